@@ -1,0 +1,102 @@
+import { LRUCache } from 'lru-cache';
+import { escapeSegment } from '../keys/escape.js';
+import type { Scope } from '../keys/scope.js';
+
+/**
+ * The last known value of one version counter in Redis (a scope's or a tag's).
+ *
+ * An entry records the versions of its scope chain and tags when written, and is valid only while
+ * every one is *equal* to the current value. Equality, not `>=`, so that a counter that went
+ * backwards (Redis restarted without persistence) also invalidates, and a counter changed by a bump
+ * not yet sent to Redis (a negative local marker) matches nothing stored there.
+ */
+export class VersionCell {
+  /** Current version: the counter's value in Redis, or a negative marker while a bump is pending. */
+  value = 0;
+  /** Whether `value` was ever read from Redis (or set by a bump). */
+  known = false;
+  /** A bump made while Redis was unavailable, to replay when it returns. */
+  pendingBump = false;
+
+  constructor(readonly key: string) {}
+}
+
+// Each local bump gets a distinct negative marker, so it equals no version recorded anywhere.
+let nextLocalMarker = -1;
+
+/**
+ * Version cells by Redis key, bounded. An evicted cell is poisoned (`NaN`), so memory-tier entries
+ * that still point to it become misses rather than trusting a forgotten version.
+ */
+export class VersionRegistry {
+  readonly #cells: LRUCache<string, VersionCell>;
+  readonly #scopeChains = new WeakMap<Scope, VersionCell[]>();
+
+  constructor(maxCells: number) {
+    this.#cells = new LRUCache<string, VersionCell>({
+      max: maxCells,
+      dispose: (cell, _key, reason) => {
+        if (reason === 'evict' || reason === 'delete') cell.value = Number.NaN;
+      },
+    });
+  }
+
+  /** The cells of a scope's chain, root first; cached per scope object. */
+  scopeChain(scope: Scope): VersionCell[] {
+    let cells = this.#scopeChains.get(scope);
+    if (cells === undefined || cells.some((c) => Number.isNaN(c.value))) {
+      cells = scope.chain.map((s) => this.#cell(s.versionKey));
+      this.#scopeChains.set(scope, cells);
+    }
+    return cells;
+  }
+
+  /** The cell of a tag within a scope. */
+  tag(scope: Scope, tag: string): VersionCell {
+    return this.#cell(`${scope.tagPrefix}${escapeSegment(tag)}`);
+  }
+
+  /** Applies a value read from Redis (`null`: the counter does not exist, version 0). */
+  observe(cell: VersionCell, remote: string | null): void {
+    if (cell.pendingBump) return; // the local marker stays until the bump is replayed
+    cell.value = remote === null ? 0 : Number(remote);
+    cell.known = true;
+  }
+
+  /**
+   * Bumps a cell in this process only: local entries stop matching at once. `pending` marks a bump
+   * that failed to reach Redis and must be replayed there (memory-only caches pass `false`).
+   */
+  bumpLocally(cell: VersionCell, pending: boolean): void {
+    cell.value = nextLocalMarker--;
+    cell.known = true;
+    cell.pendingBump = pending;
+  }
+
+  /** Applies the value Redis returned for a bump. */
+  bumped(cell: VersionCell, value: number): void {
+    cell.value = value;
+    cell.known = true;
+    cell.pendingBump = false;
+  }
+
+  /** Cells with a bump that has not reached Redis yet. */
+  pending(): VersionCell[] {
+    const out: VersionCell[] = [];
+    for (const cell of this.#cells.values()) if (cell.pendingBump) out.push(cell);
+    return out;
+  }
+
+  #cell(key: string): VersionCell {
+    let cell = this.#cells.get(key);
+    if (cell === undefined) {
+      cell = new VersionCell(key);
+      this.#cells.set(key, cell);
+    }
+    return cell;
+  }
+
+  clear(): void {
+    this.#cells.clear();
+  }
+}

@@ -1,0 +1,142 @@
+import { createClient, type RedisClientType } from 'redis';
+import { redactText, redactUrl } from '../telemetry/redact.js';
+import type { DriverWrite, RedisDriver } from './driver.js';
+
+/** A node-redis client of any module/script/RESP configuration. */
+// biome-ignore lint/suspicious/noExplicitAny: node-redis clients are generic over modules and scripts; Larder uses only core commands.
+export type NodeRedisClient = RedisClientType<any, any, any, any, any>;
+
+/** Where to connect when Larder creates the client. */
+export type RedisConnection = {
+  /** `redis://[user:pass@]host:port/db` or `rediss://` for TLS. Wins over the fields below. */
+  url?: string;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: boolean;
+};
+
+/** Options of the node-redis driver. */
+export type NodeRedisDriverOptions = {
+  /** Fail the connection attempt after this long. @default 2000 */
+  connectTimeoutMs?: number;
+  /** Upper bound of the reconnect back-off. @default 500 */
+  maxReconnectDelayMs?: number;
+  /** Called with connection errors (already redacted); node-redis requires an error listener. */
+  onError?: (message: string, error: unknown) => void;
+};
+
+const DRIVER_NAME = 'node-redis';
+
+/**
+ * Creates a driver on a new node-redis client that Larder owns (and closes).
+ *
+ * The client is set up for a cache that must fail fast: the offline queue is off, so commands
+ * issued while disconnected reject at once instead of piling up; reconnection retries forever with
+ * capped, jittered back-off; connecting happens in the background, so a cache can start while
+ * Redis is down. node-redis has no default command timeout: the gateway applies Larder's own.
+ */
+export function createNodeRedisDriver(
+  connection: RedisConnection,
+  options: NodeRedisDriverOptions = {},
+): RedisDriver {
+  const { connectTimeoutMs = 2000, maxReconnectDelayMs = 500, onError } = options;
+  const url = connection.url ?? buildUrl(connection);
+  const client: NodeRedisClient = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: connectTimeoutMs,
+      // Capped exponential back-off with jitter; never gives up: the circuit breaker decides use.
+      reconnectStrategy: (retries: number) =>
+        Math.min(25 * 2 ** retries, maxReconnectDelayMs) * (0.5 + Math.random() / 2),
+    },
+  });
+  client.on('error', (error: unknown) =>
+    onError?.(redactText(String((error as Error)?.message ?? error)), error),
+  );
+  // connect() rejects only if the first attempt fails with reconnection disabled; ours retries.
+  client
+    .connect()
+    .catch((error: unknown) => onError?.(redactText(String((error as Error)?.message ?? error)), error));
+  return wrapNodeRedisClient(client, { owned: true, endpoint: redactUrl(url) });
+}
+
+/**
+ * Wraps a node-redis client the caller created and owns: Larder never connects or closes it.
+ * For Larder's fail-fast behaviour create it with `disableOfflineQueue: true`.
+ */
+export function nodeRedisDriverFromClient(client: NodeRedisClient): RedisDriver {
+  return wrapNodeRedisClient(client, { owned: false, endpoint: 'external client' });
+}
+
+function wrapNodeRedisClient(
+  client: NodeRedisClient,
+  { owned, endpoint }: { owned: boolean; endpoint: string },
+): RedisDriver {
+  return {
+    name: DRIVER_NAME,
+    endpoint,
+    get isReady() {
+      return client.isReady;
+    },
+    async get(key) {
+      return asString(await client.get(key));
+    },
+    async mget(keys) {
+      if (keys.length === 0) return [];
+      const replies = (await client.mGet([...keys])) as unknown[];
+      return replies.map(asString);
+    },
+    async set(key, value, ttlMs) {
+      await client.set(key, value, { expiration: { type: 'PX', value: ttlMs } });
+    },
+    async setMany(writes: readonly DriverWrite[], atomic) {
+      if (writes.length === 0) return;
+      const multi = client.multi();
+      for (const w of writes) multi.set(w.key, w.value, { expiration: { type: 'PX', value: w.ttlMs } });
+      // Both forms reject with MultiErrorReply when any command in the batch failed.
+      if (atomic) await multi.exec();
+      else await multi.execAsPipeline();
+    },
+    async unlink(keys) {
+      if (keys.length === 0) return 0;
+      return Number(await client.unlink([...keys]));
+    },
+    async incrBy(keys, increment) {
+      if (keys.length === 1) return [Number(await client.incrBy(keys[0] as string, increment))];
+      const multi = client.multi();
+      for (const key of keys) multi.incrBy(key, increment);
+      const replies = (await multi.execAsPipeline()) as unknown[];
+      return replies.map(Number);
+    },
+    async scan(cursor, match, count) {
+      const reply = await client.scan(cursor, { MATCH: match, COUNT: count });
+      return { cursor: String(reply.cursor), keys: reply.keys.map(String) };
+    },
+    async ping() {
+      await client.ping();
+    },
+    async close() {
+      if (!owned) return;
+      // destroy() drops pending commands at once; close() would wait for replies that may never come.
+      if (client.isOpen) client.destroy();
+    },
+  };
+}
+
+function asString(reply: unknown): string | null {
+  if (reply === null || reply === undefined) return null;
+  return typeof reply === 'string' ? reply : String(reply);
+}
+
+function buildUrl(c: RedisConnection): string {
+  const scheme = c.tls ? 'rediss' : 'redis';
+  const auth =
+    c.password !== undefined && c.password !== ''
+      ? `${encodeURIComponent(c.username ?? '')}:${encodeURIComponent(c.password)}@`
+      : '';
+  return `${scheme}://${auth}${c.host ?? '127.0.0.1'}:${c.port ?? 6379}/${c.db ?? 0}`;
+}

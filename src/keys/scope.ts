@@ -1,0 +1,85 @@
+import { describe, ErrorCode, LarderError } from '../errors.js';
+import { escapeSegment } from './escape.js';
+
+/**
+ * Key grammar (all segments escaped by {@link escapeSegment}):
+ *
+ * ```
+ * <prefix>:<format>:d<scope>:<key>    an entry           larder:1:d:kpi:@acme:revenue
+ * <prefix>:<format>:s<scope>          a scope's version  larder:1:s:kpi:@acme
+ * <prefix>:<format>:t<scope>:<tag>    a tag's version    larder:1:t:kpi:@acme:leads
+ * ```
+ * `<scope>` is `:`-joined namespace names and `@`-marked tenant ids, outermost first. Because `:`
+ * and `@` are escaped inside segments, every Redis key parses back to exactly one tuple.
+ */
+export const KEY_FORMAT_VERSION = 1;
+
+/** One level of scoping: a namespace or a tenant. */
+export type ScopeSegment = { readonly kind: 'namespace' | 'tenant'; readonly name: string };
+
+/** An immutable position in the key space; each scoped cache view holds one. */
+export class Scope {
+  /** Scopes from the root to this one, inclusive. An entry records the version of each. */
+  readonly chain: readonly Scope[];
+  /** Prefix of every entry key in this scope, ending with `:`. */
+  readonly dataPrefix: string;
+  /** SCAN pattern matching every entry of this scope and of its sub-scopes. */
+  readonly dataPattern: string;
+  /** The counter bumped by `clear()`. */
+  readonly versionKey: string;
+  /** Prefix of this scope's tag version keys, ending with `:`. */
+  readonly tagPrefix: string;
+  /** Namespace path without tenants (`kpi/reports`), the label used for per-namespace stats. */
+  readonly namespacePath: string;
+  /** This scope's escaped segments joined by `:` (`''` for the root). */
+  readonly encodedPath: string;
+  /** Human-readable path with tenants, for errors and events (`kpi/@acme`). */
+  readonly path: string;
+
+  private constructor(
+    readonly base: string,
+    readonly parent: Scope | undefined,
+    readonly segment: ScopeSegment | undefined,
+  ) {
+    const encoded =
+      parent === undefined || segment === undefined ? '' : `${parent.encodedPath}:${encode(segment)}`;
+    this.encodedPath = encoded;
+    this.chain = parent === undefined ? [this] : [...parent.chain, this];
+    this.dataPrefix = `${base}:d${encoded}:`;
+    this.dataPattern = `${this.dataPrefix}*`;
+    this.versionKey = `${base}:s${encoded}`;
+    this.tagPrefix = `${base}:t${encoded}:`;
+    const names = this.chain.flatMap((s) => (s.segment?.kind === 'namespace' ? [s.segment.name] : []));
+    this.namespacePath = names.length === 0 ? '(root)' : names.join('/');
+    this.path = this.chain
+      .flatMap((s) =>
+        s.segment === undefined ? [] : [s.segment.kind === 'tenant' ? `@${s.segment.name}` : s.segment.name],
+      )
+      .join('/');
+  }
+
+  /** The root scope for a key prefix such as `larder` or `larder:production`. */
+  static root(prefix: string): Scope {
+    return new Scope(`${prefix}:${KEY_FORMAT_VERSION}`, undefined, undefined);
+  }
+
+  /** A child scope. @throws LarderError for an empty or non-string name. */
+  child(kind: ScopeSegment['kind'], name: string): Scope {
+    if (typeof name !== 'string' || name.length === 0) {
+      const code = kind === 'tenant' ? ErrorCode.InvalidTenant : ErrorCode.InvalidNamespace;
+      throw new LarderError(
+        code,
+        `Expected a non-empty string as ${kind} ${kind === 'tenant' ? 'id' : 'name'}, got ${describe(name)}`,
+        {
+          [kind]: name,
+        },
+      );
+    }
+    return new Scope(this.base, this, { kind, name });
+  }
+}
+
+function encode(segment: ScopeSegment): string {
+  const escaped = escapeSegment(segment.name);
+  return segment.kind === 'tenant' ? `@${escaped}` : escaped;
+}
