@@ -142,9 +142,17 @@ describe('bad input', () => {
     const cache = await ready();
     await expect(cache.get('')).rejects.toMatchObject({ code: ErrorCode.InvalidKey });
     await expect(cache.get('x'.repeat(1025))).rejects.toMatchObject({ code: ErrorCode.InvalidKey });
-    await expect(cache.set('k', 1, { ttl: -5 })).rejects.toMatchObject({ code: ErrorCode.InvalidTtl, message: expect.stringContaining('-5') });
-    await expect(cache.set('k', 1, { ttl: Number.POSITIVE_INFINITY })).rejects.toMatchObject({ code: ErrorCode.InvalidTtl });
-    await expect(cache.set('k', 1, { ttl: 'soon' })).rejects.toMatchObject({ code: ErrorCode.InvalidTtl, message: expect.stringContaining('soon') });
+    await expect(cache.set('k', 1, { ttl: -5 })).rejects.toMatchObject({
+      code: ErrorCode.InvalidTtl,
+      message: expect.stringContaining('-5'),
+    });
+    await expect(cache.set('k', 1, { ttl: Number.POSITIVE_INFINITY })).rejects.toMatchObject({
+      code: ErrorCode.InvalidTtl,
+    });
+    await expect(cache.set('k', 1, { ttl: 'soon' })).rejects.toMatchObject({
+      code: ErrorCode.InvalidTtl,
+      message: expect.stringContaining('soon'),
+    });
     await expect(cache.set('k', 1, { tags: [''] })).rejects.toMatchObject({ code: ErrorCode.InvalidTag });
     await expect(cache.set('k', undefined)).rejects.toMatchObject({ code: ErrorCode.InvalidValue });
     await expect(cache.set('k', 10n)).rejects.toMatchObject({ code: ErrorCode.InvalidValue });
@@ -161,7 +169,9 @@ describe('bad input', () => {
   it('rejects values over maxValueBytes', async () => {
     const cache = await ready({ maxValueBytes: 1000 });
     await expect(cache.set('big', 'x'.repeat(2000))).rejects.toMatchObject({ code: ErrorCode.ValueTooLarge });
-    await expect(cache.getOrSet('big', () => 'é'.repeat(600))).rejects.toMatchObject({ code: ErrorCode.ValueTooLarge });
+    await expect(cache.getOrSet('big', () => 'é'.repeat(600))).rejects.toMatchObject({
+      code: ErrorCode.ValueTooLarge,
+    });
   });
 });
 

@@ -12,7 +12,13 @@ import type { VersionCell, VersionRegistry } from './versions.js';
 /** What a read from Redis found. `snapshot` holds the versions seen, for a write that follows a load. */
 export type RemoteRead =
   | { readonly found: true; readonly value: unknown }
-  | { readonly found: false; readonly cells: VersionCell[]; readonly snapshot: number[] };
+  | {
+      readonly found: false;
+      readonly cells: VersionCell[];
+      readonly snapshot: number[];
+      /** Redis was not usable for this read (down, slow, circuit open). */
+      readonly redisFailed: boolean;
+    };
 
 /** A write prepared for both tiers. */
 export type PreparedWrite = {
@@ -25,7 +31,8 @@ export type PreparedWrite = {
   readonly versions: number[];
 };
 
-const MISS_NO_VERSIONS: RemoteRead = { found: false, cells: [], snapshot: [] };
+const MISS_NO_VERSIONS: RemoteRead = { found: false, cells: [], snapshot: [], redisFailed: false };
+const MISS_REDIS_FAILED: RemoteRead = { found: false, cells: [], snapshot: [], redisFailed: true };
 
 /**
  * State shared by a cache and all its scoped views, and the multi-step flows that touch both
@@ -34,7 +41,7 @@ const MISS_NO_VERSIONS: RemoteRead = { found: false, cells: [], snapshot: [] };
  */
 export class CacheCore {
   readonly inflight = new Map<string, Promise<unknown>>();
-  readonly #reclaims = new Set<Promise<void>>();
+  readonly #background = new Set<Promise<void>>();
   #closed = false;
   #replaying = false;
   #pendingBumps = 0;
@@ -83,19 +90,22 @@ export class CacheCore {
   ): Promise<RemoteRead> {
     const gateway = this.gateway;
     const cells = this.#cellsFor(scope, tags);
-    if (gateway === undefined) return { found: false, cells, snapshot: cells.map(versionOf) };
+    if (gateway === undefined)
+      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: false };
     try {
       const [raw, remoteVersions] = await gateway.run('get', counters, (d) =>
         Promise.all([d.get(key), d.mget(cells.map(keyOf))]),
       );
       this.#observe(cells, remoteVersions);
       const snapshot = cells.map(versionOf);
-      if (raw === null) return { found: false, cells, snapshot };
+      if (raw === null) return { found: false, cells, snapshot, redisFailed: false };
       const value = await this.#accept(scope, key, raw, cells, new Set(cells), counters);
-      return value === REJECTED ? { found: false, cells, snapshot } : { found: true, value };
+      return value === REJECTED
+        ? { found: false, cells, snapshot, redisFailed: false }
+        : { found: true, value };
     } catch (error) {
       this.fallback(error, 'get', counters);
-      return { found: false, cells, snapshot: cells.map(versionOf) };
+      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: true };
     }
   }
 
@@ -125,7 +135,7 @@ export class CacheCore {
       return out;
     } catch (error) {
       this.fallback(error, 'getMany', counters);
-      return keys.map(() => MISS_NO_VERSIONS);
+      return keys.map(() => MISS_REDIS_FAILED);
     }
   }
 
@@ -167,12 +177,15 @@ export class CacheCore {
   /**
    * Encodes and stores prepared writes in memory and, in one round trip, in Redis (a MULTI when
    * `atomic`). Encoding errors are thrown before anything is stored; Redis errors fall back.
+   * With `awaitRedis` false the Redis write goes on in the background: used after a read that
+   * found Redis failing, so one call never waits for two Redis timeouts.
    */
   async write(
     scope: Scope,
     writes: readonly PreparedWrite[],
     counters: NamespaceCounters,
     atomic: boolean,
+    awaitRedis = true,
   ): Promise<void> {
     const now = Date.now();
     const chainLength = scope.chain.length;
@@ -204,6 +217,17 @@ export class CacheCore {
       );
     }
     counters.sets += writes.length;
+    if (this.gateway === undefined) return;
+    const redisWrite = this.#writeRedis(encoded, counters, atomic);
+    if (awaitRedis) await redisWrite;
+    else this.#track(redisWrite);
+  }
+
+  async #writeRedis(
+    encoded: readonly DriverWrite[],
+    counters: NamespaceCounters,
+    atomic: boolean,
+  ): Promise<void> {
     if (this.gateway === undefined) return;
     try {
       if (encoded.length === 1 && !atomic) {
@@ -307,8 +331,18 @@ export class CacheCore {
         'larder: reclaim after clear() stopped',
       );
     });
-    this.#reclaims.add(task);
-    void task.finally(() => this.#reclaims.delete(task));
+    this.#track(task);
+  }
+
+  /** Keeps a background task until it settles, so `close()` can wait for it. */
+  #track(task: Promise<void>): void {
+    const settled = task
+      .catch((error: unknown) => {
+        // Background work has no caller to tell; the failure is logged and the task dropped.
+        this.options.logger.error({ err: String(error) }, 'larder: background task failed');
+      })
+      .finally(() => this.#background.delete(settled));
+    this.#background.add(settled);
   }
 
   /** Counts and reports a Redis failure that was absorbed; rethrows anything else. */
@@ -321,7 +355,7 @@ export class CacheCore {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([...this.#reclaims]);
+    await Promise.allSettled([...this.#background]);
     this.inflight.clear();
     this.memory?.clear();
     this.versions.clear();

@@ -241,7 +241,7 @@ export class CacheScope {
           versions: read.snapshot,
         },
       );
-      await this.core.write(this.scope, [write], this.#counters, false);
+      await this.core.write(this.scope, [write], this.#counters, false, !read.redisFailed);
     }
     return value;
   }

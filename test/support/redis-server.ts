@@ -111,7 +111,20 @@ export class TestRedisServer {
   async #spawn(): Promise<void> {
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir, '--protected-mode', 'yes'],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.#dir,
+        '--protected-mode',
+        'yes',
+      ],
       { stdio: 'ignore' },
     );
     this.#process = child;
