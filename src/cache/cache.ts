@@ -73,8 +73,9 @@ export class Cache extends CacheScope implements AsyncDisposable {
   }
 
   /**
-   * Checks the tiers: pings Redis (bounded by `redis.commandTimeout`, outside the circuit breaker,
-   * so a health check never trips or resets it).
+   * Checks the tiers: pings Redis, bounded by `redis.commandTimeout`. While the circuit is closed
+   * the ping stays outside it (a health check never trips it); while it is open and due for a
+   * probe, the ping is that probe, so an idle service recovers without waiting for traffic.
    */
   async health(): Promise<CacheHealth> {
     const memory = {
@@ -100,12 +101,17 @@ export class Cache extends CacheScope implements AsyncDisposable {
     };
     const timeoutMs = this.core.options.redis === false ? 300 : this.core.options.redis.commandTimeoutMs;
     const startedAt = performance.now();
+    const probe = gateway.breaker.state !== 'closed' && gateway.breaker.tryAcquire();
     try {
       await pingWithin(gateway.driver, timeoutMs);
       redis.pingMs = Math.round((performance.now() - startedAt) * 1000) / 1000;
+      if (probe) gateway.breaker.onSuccess();
     } catch (error) {
       redis.error = redactText(error instanceof Error ? error.message : String(error));
+      if (probe) gateway.breaker.onFailure();
     }
+    redis.circuit = gateway.breaker.state;
+    redis.ready = gateway.driver.isReady;
     const healthy = redis.pingMs !== undefined && redis.circuit === 'closed';
     return healthy
       ? { status: 'ok', memory, redis }

@@ -1,0 +1,46 @@
+/**
+ * The service's own error catalogue: each code has one HTTP status, and the error handler
+ * (`error-handler.ts`) turns any of them into `{ error: { code, message } }` in one place.
+ */
+export const ServiceErrorCode = {
+  /** The request does not match a route's schema (body, query or params). */
+  Validation: 'E_VALIDATION',
+  /** The company name has no letter or digit a slug could be made of. */
+  EmptySlug: 'E_EMPTY_SLUG',
+  /** The body sets a field the service owns (`companySlug`, `createdAt`). */
+  ReservedField: 'E_RESERVED_FIELD',
+  /** Nothing is stored under the given slug or assistant id, or the route does not exist. */
+  NotFound: 'E_NOT_FOUND',
+  /** Every slug variant (`acme`, `acme-2` ... `acme-100`) is taken by other assistants. */
+  SlugTaken: 'E_SLUG_TAKEN',
+  /** The cache is closing or closed: the service is shutting down. */
+  Unavailable: 'E_UNAVAILABLE',
+  /** Anything unexpected; details are logged, never sent. */
+  Internal: 'E_INTERNAL',
+} as const;
+
+/** Union of all {@link ServiceErrorCode} values. */
+export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];
+
+const STATUS: Record<ServiceErrorCode, number> = {
+  E_VALIDATION: 400,
+  E_EMPTY_SLUG: 400,
+  E_RESERVED_FIELD: 400,
+  E_NOT_FOUND: 404,
+  E_SLUG_TAKEN: 409,
+  E_UNAVAILABLE: 503,
+  E_INTERNAL: 500,
+};
+
+/** An error the service raises on purpose; its message is safe to send to the client. */
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  readonly code: ServiceErrorCode;
+  readonly statusCode: number;
+
+  constructor(code: ServiceErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.statusCode = STATUS[code];
+  }
+}

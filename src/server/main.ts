@@ -1,0 +1,58 @@
+/**
+ * The service's entry point: the one file that reads `process.env`, listens and handles signals.
+ * Everything else is built by `buildApp()` so tests can run it without a socket.
+ */
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+
+// Longest wait for in-flight requests and the cache to close on a signal before giving up.
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+let config: ServerConfig;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  // No logger exists yet; the message names the variable and its (redacted) value.
+  console.error(`larder service: ${error.message}`);
+  process.exit(1);
+}
+
+const app = buildApp({ config, logger: true });
+
+let stopping = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  app.log.info({ signal }, 'shutting down');
+  setTimeout(() => {
+    app.log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting');
+    process.exit(1);
+  }, SHUTDOWN_TIMEOUT_MS).unref();
+  try {
+    await app.close();
+    process.exit(0);
+  } catch (error) {
+    app.log.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+process.once('SIGINT', (signal) => void shutdown(signal));
+process.once('SIGTERM', (signal) => void shutdown(signal));
+
+try {
+  await app.listen({ host: config.host, port: config.port });
+} catch (error) {
+  app.log.error({ err: error, host: config.host, port: config.port }, 'could not listen');
+  await app.close();
+  process.exit(1);
+}
+
+if (config.redisMode === 'configured') {
+  app.log.info(
+    { redisMode: config.redisMode, endpoint: config.redis?.endpoint },
+    `cache: using Redis at ${config.redis?.endpoint} (memory tier in front; serves from memory while Redis is unreachable)`,
+  );
+} else {
+  app.log.warn({ redisMode: config.redisMode }, `cache: memory-only. ${config.redisReason}`);
+}
