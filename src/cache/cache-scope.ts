@@ -20,7 +20,7 @@ export type GetOrSetOptions = SetOptions & {
 };
 
 /** One entry of {@link CacheScope.setMany}. */
-export type SetManyEntry<T> = { key: string; value: T } & SetOptions;
+export type SetManyEntry = { key: string; value: unknown } & SetOptions;
 
 /** A function that produces the value on a miss. */
 export type Loader<T> = () => T | Promise<T>;
@@ -160,7 +160,7 @@ export class CacheScope {
    * Stores several entries with one round trip to Redis. With `atomic: true` they are written in
    * one MULTI/EXEC, so readers see all or none (on a cluster, keys must share a slot).
    */
-  async setMany<T>(entries: ReadonlyArray<SetManyEntry<T>>, options?: { atomic?: boolean }): Promise<void> {
+  async setMany(entries: ReadonlyArray<SetManyEntry>, options?: { atomic?: boolean }): Promise<void> {
     const writes = await Promise.all(entries.map((e) => this.#prepare(e.key, e.value, e.ttl, e.tags)));
     await this.core.write(this.scope, writes, this.#counters, options?.atomic === true);
   }

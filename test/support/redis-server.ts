@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,10 +21,10 @@ export function assertRedisServerInstalled(): void {
 
 /** A free TCP port on the loopback interface. */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
+  const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
+  const { port } = server.address() as AddressInfo;
   server.close();
   await once(server, 'close');
   return port;
@@ -93,7 +93,7 @@ export class TestRedisServer {
 
   /** Runs a command through a raw RESP connection (no client library); returns the raw reply. */
   async command(...args: string[]): Promise<string> {
-    const socket = net.connect(this.port, '127.0.0.1');
+    const socket = connect(this.port, '127.0.0.1');
     await once(socket, 'connect');
     const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
     socket.write(payload);
@@ -142,7 +142,7 @@ export class TestRedisServer {
 
 async function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = connect(port, '127.0.0.1');
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
@@ -150,6 +150,6 @@ async function answersPing(port: number): Promise<boolean> {
     socket.setTimeout(500, () => done(false));
     socket.on('error', () => done(false));
     socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.on('data', (data: Buffer) => done(data.toString().startsWith('+PONG')));
   });
 }
