@@ -1,27 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Cache, ErrorCode, isLarderError } from '../src/index.js';
-import { cacheOn, waitForRedis } from './support/cache.js';
-import { TestRedisServer } from './support/redis-server.js';
+import { useRedisSuite } from './support/suite.js';
 
-let server: TestRedisServer;
-const opened: Cache[] = [];
-
-beforeAll(async () => {
-  server = await TestRedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((c) => c.close()));
-  await server.command('FLUSHALL');
-});
-afterAll(async () => {
-  await server.stop();
-});
-
-async function ready(overrides = {}): Promise<Cache> {
-  const cache = cacheOn(server, overrides, opened);
-  await waitForRedis(cache);
-  return cache;
-}
+const suite = useRedisSuite();
+const ready = suite.ready;
 
 describe('basic operations', () => {
   it('sets, gets, checks and deletes', async () => {
@@ -49,7 +31,7 @@ describe('basic operations', () => {
     const cache = await ready();
     await cache.namespace('kpi').forTenant('acme').set('revenue:2026', 10, { ttl: '1m' });
     const key = 'test:1:d:kpi:@acme:revenue%3A2026';
-    const pttl = Number((await server.command('PTTL', key)).slice(1));
+    const pttl = Number((await suite.server.command('PTTL', key)).slice(1));
     expect(pttl).toBeGreaterThan(50_000);
     expect(pttl).toBeLessThanOrEqual(60_000);
   });
@@ -62,7 +44,7 @@ describe('basic operations', () => {
     await new Promise((r) => setTimeout(r, 250));
     expect(await writer.get('short')).toBeUndefined();
     expect(await reader.get('short')).toBeUndefined();
-    expect(await server.command('EXISTS', 'test:1:d:short')).toBe(':0\r\n');
+    expect(await suite.server.command('EXISTS', 'test:1:d:short')).toBe(':0\r\n');
   });
 
   it('caches null and undefined loader results for negativeTtl', async () => {
@@ -111,9 +93,9 @@ describe('basic operations', () => {
       { key: 'b', value: { two: 2 } },
       { key: 'c', value: 'three', ttl: '1m' },
     ]);
-    const before = await server.command('INFO', 'commandstats');
+    const before = await suite.server.command('INFO', 'commandstats');
     const values = await reader.getMany(['a', 'missing', 'b', 'c']);
-    const after = await server.command('INFO', 'commandstats');
+    const after = await suite.server.command('INFO', 'commandstats');
     expect(values).toEqual([1, undefined, { two: 2 }, 'three']);
     expect(commandCalls(after, 'mget') - commandCalls(before, 'mget')).toBe(2); // entries + versions
     expect(commandCalls(after, 'get') - commandCalls(before, 'get')).toBe(0);
@@ -131,7 +113,7 @@ describe('basic operations', () => {
       ],
       { atomic: true },
     );
-    const stats = await server.command('INFO', 'commandstats');
+    const stats = await suite.server.command('INFO', 'commandstats');
     expect(commandCalls(stats, 'multi')).toBe(1);
     expect(commandCalls(stats, 'exec')).toBe(1);
   });
@@ -163,7 +145,7 @@ describe('bad input', () => {
     expect(() => cache.namespace('')).toThrow(expect.objectContaining({ code: ErrorCode.InvalidNamespace }));
     await expect(cache.getOrSet('', () => 1)).rejects.toMatchObject({ code: ErrorCode.InvalidKey });
     // nothing was written by the failed calls
-    expect(await server.command('DBSIZE')).toBe(':0\r\n');
+    expect(await suite.server.command('DBSIZE')).toBe(':0\r\n');
   });
 
   it('rejects values over maxValueBytes', async () => {

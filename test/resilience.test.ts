@@ -1,34 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Cache, createCache } from '../src/index.js';
-import { cacheOn, waitForRedis } from './support/cache.js';
+import { waitForRedis } from './support/cache.js';
 import { freePort, TestRedisServer } from './support/redis-server.js';
+import { useRedisSuite } from './support/suite.js';
 
 // The configured Redis timeout of these caches (see support/cache.ts). Stall bounds below add a
 // margin for the event loop of a shared 2-core machine; they check "bounded by the timeout", not speed.
 const COMMAND_TIMEOUT_MS = 200;
 const SCHEDULING_MARGIN_MS = 150;
 
-let server: TestRedisServer;
-const opened: Cache[] = [];
-
-beforeAll(async () => {
-  server = await TestRedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((c) => c.close()));
-  if (!server.running) await server.restart();
-  server.resume();
-  await server.command('FLUSHALL');
-});
-afterAll(async () => {
-  await server.stop();
-});
-
-async function ready(): Promise<Cache> {
-  const cache = cacheOn(server, {}, opened);
-  await waitForRedis(cache);
-  return cache;
-}
+const suite = useRedisSuite();
+const ready = suite.ready;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -90,7 +72,7 @@ describe('Redis failures never reach a getOrSet caller', () => {
         if (
           restartedAt > 0 &&
           backOnRedisAfter === Number.POSITIVE_INFINITY &&
-          (await server.command('DBSIZE')) !== ':0\r\n'
+          (await suite.server.command('DBSIZE')) !== ':0\r\n'
         ) {
           backOnRedisAfter = Date.now() - restartedAt;
         }
@@ -98,9 +80,9 @@ describe('Redis failures never reach a getOrSet caller', () => {
       }
     })();
     await sleep(1000);
-    await server.kill();
+    await suite.server.kill();
     await sleep(1500);
-    await server.restart();
+    await suite.server.restart();
     restartedAt = Date.now();
     await loop;
 
@@ -126,7 +108,7 @@ describe('Redis failures never reach a getOrSet caller', () => {
         circuitBreaker: { failureThreshold: 3, openDuration: 300 },
       },
     });
-    opened.push(cache);
+    suite.track(cache);
     const started = performance.now();
     expect(await cache.getOrSet('a', () => 'loaded')).toBe('loaded');
     expect(performance.now() - started).toBeLessThan(COMMAND_TIMEOUT_MS + SCHEDULING_MARGIN_MS);
@@ -148,7 +130,7 @@ describe('Redis failures never reach a getOrSet caller', () => {
   it('Redis paused (SIGSTOP): every call returns within the timeout, then recovers on SIGCONT', async () => {
     const cache = await ready();
     await cache.set('warm', 'in memory');
-    server.pause();
+    suite.server.pause();
     const durations: number[] = [];
     for (let i = 0; i < 30; i++) {
       const started = performance.now();
@@ -159,31 +141,27 @@ describe('Redis failures never reach a getOrSet caller', () => {
     expect(Math.max(...durations)).toBeLessThan(COMMAND_TIMEOUT_MS + SCHEDULING_MARGIN_MS);
     expect(cache.stats().redis.circuit).not.toBe('closed');
     expect(cache.stats().totals.timeouts).toBeGreaterThan(0);
-    server.resume();
+    suite.server.resume();
     await waitForRedis(cache, 3000);
     await cache.getOrSet('x', () => 1); // the probe closes the circuit
     expect(cache.stats().redis.circuit).toBe('closed');
   });
 
   it('pending commands are bounded while Redis is slow', async () => {
-    const cache = cacheOn(
-      server,
-      {
-        redis: {
-          url: server.url,
-          maxPendingCommands: 10,
-          commandTimeout: 2000,
-          circuitBreaker: { failureThreshold: 1000 },
-        },
+    const cache = suite.cache({
+      redis: {
+        url: suite.server.url,
+        maxPendingCommands: 10,
+        commandTimeout: 2000,
+        circuitBreaker: { failureThreshold: 1000 },
       },
-      opened,
-    );
+    });
     await waitForRedis(cache);
-    server.pause();
+    suite.server.pause();
     const calls = Array.from({ length: 100 }, (_, i) => cache.getOrSet(`p${i}`, () => i));
     await sleep(50);
     expect(cache.stats().redis.pendingCommands).toBeLessThanOrEqual(10);
-    server.resume();
+    suite.server.resume();
     expect(await Promise.all(calls)).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 });
@@ -191,8 +169,8 @@ describe('Redis failures never reach a getOrSet caller', () => {
 describe('bad data and switches', () => {
   it('corrupt or foreign bytes under a Larder key are a counted miss, then overwritten', async () => {
     const cache = await ready();
-    await server.command('SET', 'test:1:d:broken', '{not json');
-    await server.command('SET', 'test:1:d:foreign', '"just a string"');
+    await suite.server.command('SET', 'test:1:d:broken', '{not json');
+    await suite.server.command('SET', 'test:1:d:foreign', '"just a string"');
     const events: string[] = [];
     cache.on('decode:error', (e) => events.push(e.key));
     expect(await cache.get('broken')).toBeUndefined();
@@ -204,24 +182,24 @@ describe('bad data and switches', () => {
   });
 
   it('the kill switch (enabled: false) never connects to Redis', async () => {
-    const before = await server.command('INFO', 'stats');
-    const cache = createCache({ prefix: 'test', redis: { url: server.url, enabled: false } });
-    opened.push(cache);
+    const before = await suite.server.command('INFO', 'stats');
+    const cache = createCache({ prefix: 'test', redis: { url: suite.server.url, enabled: false } });
+    suite.track(cache);
     expect(await cache.getOrSet('k', () => 1)).toBe(1);
     expect(await cache.get('k')).toBe(1);
     const health = await cache.health();
     expect(health.status).toBe('degraded');
     expect(health.redis.enabled).toBe(false);
-    const after = await server.command('INFO', 'stats');
+    const after = await suite.server.command('INFO', 'stats');
     expect(connections(after)).toBe(connections(before) + 1); // only this INFO's own connection
   });
 
   it('health() reports ping latency and redacts credentials', async () => {
     const cache = createCache({
       prefix: 'test',
-      redis: { url: `redis://user:s3cret@127.0.0.1:${server.port}` },
+      redis: { url: `redis://user:s3cret@127.0.0.1:${suite.server.port}` },
     });
-    opened.push(cache);
+    suite.track(cache);
     const health = await cache.health();
     expect(JSON.stringify(health)).not.toContain('s3cret');
     expect(health.redis.endpoint).toContain('***');

@@ -1,29 +1,11 @@
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Cache, CacheScope } from '../src/index.js';
 import { escapeSegment, unescapeSegment } from '../src/keys/escape.js';
-import { cacheOn, waitForRedis } from './support/cache.js';
-import { TestRedisServer } from './support/redis-server.js';
+import { useRedisSuite } from './support/suite.js';
 
-let server: TestRedisServer;
-const opened: Cache[] = [];
-
-beforeAll(async () => {
-  server = await TestRedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((c) => c.close()));
-  await server.command('FLUSHALL');
-});
-afterAll(async () => {
-  await server.stop();
-});
-
-async function ready(): Promise<Cache> {
-  const cache = cacheOn(server, {}, opened);
-  await waitForRedis(cache);
-  return cache;
-}
+const suite = useRedisSuite();
+const ready = suite.ready;
 
 // Strings built to collide under naive `${ns}:${tenant}:${key}` concatenation or to act as globs.
 const adversarial = fc.constantFrom(
@@ -113,7 +95,7 @@ describe('scope isolation', () => {
             { namespace: undefined, tenant: undefined, key: `@${a}:${b}` },
           ];
           const addresses = [...new Map([...crafted, ...random].map((x) => [id(x), x])).values()];
-          await server.command('FLUSHALL');
+          await suite.server.command('FLUSHALL');
           await Promise.all(addresses.map((x) => view(writer, x).set(x.key, { owner: id(x) })));
           // A fresh instance has an empty memory tier: every read goes to Redis.
           const reader = await ready();
@@ -122,7 +104,7 @@ describe('scope isolation', () => {
           );
           expect(values.map((v) => v?.owner)).toEqual(addresses.map(id));
           // One Redis key per address: no two addresses share one (writes create no version keys).
-          expect(await server.command('DBSIZE')).toBe(`:${addresses.length}\r\n`);
+          expect(await suite.server.command('DBSIZE')).toBe(`:${addresses.length}\r\n`);
           await reader.close();
         },
       ),

@@ -1,27 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Cache, createCache } from '../src/index.js';
-import { cacheOn, waitForRedis } from './support/cache.js';
-import { TestRedisServer } from './support/redis-server.js';
+import { useRedisSuite } from './support/suite.js';
 
-let server: TestRedisServer;
-const opened: Cache[] = [];
-
-beforeAll(async () => {
-  server = await TestRedisServer.start();
-});
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((c) => c.close()));
-  await server.command('FLUSHALL');
-});
-afterAll(async () => {
-  await server.stop();
-});
-
-async function ready(): Promise<Cache> {
-  const cache = cacheOn(server, {}, opened);
-  await waitForRedis(cache);
-  return cache;
-}
+const suite = useRedisSuite();
+const ready = suite.ready;
 
 describe('tags', () => {
   it('deleteByTag invalidates tagged entries here and, through Redis, in other instances', async () => {
@@ -55,9 +37,9 @@ describe('tags', () => {
     const cache = await ready();
     const scope = cache.namespace('kpi');
     await scope.setMany(Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: i, tags: ['all'] })));
-    await server.command('CONFIG', 'RESETSTAT');
+    await suite.server.command('CONFIG', 'RESETSTAT');
     await scope.deleteByTag('all');
-    const stats = await server.command('INFO', 'commandstats');
+    const stats = await suite.server.command('INFO', 'commandstats');
     expect(stats).toMatch(/cmdstat_incrby:calls=1,/);
     expect(stats).not.toMatch(/cmdstat_(scan|keys|del|unlink):/);
     expect(await scope.get('k7')).toBeUndefined();
@@ -101,7 +83,7 @@ describe('tags', () => {
 
   it('works in a memory-only cache', async () => {
     const cache = createCache({ prefix: 'mem' });
-    opened.push(cache);
+    suite.track(cache);
     await cache.set('a', 1, { tags: ['t'] });
     await cache.set('b', 2);
     await cache.deleteByTag('t');
@@ -119,15 +101,15 @@ describe('clear', () => {
     const globex = a.namespace('kpi').forTenant('globex');
     await acme.setMany(Array.from({ length: 1200 }, (_, i) => ({ key: `k${i}`, value: i })));
     await globex.set('k1', 'kept');
-    await server.command('CONFIG', 'RESETSTAT');
+    await suite.server.command('CONFIG', 'RESETSTAT');
     const reclaimed = new Promise<number>((resolve) => a.on('reclaimed', (e) => resolve(e.keys)));
     await acme.clear();
     expect(await acme.get('k1')).toBeUndefined();
     expect(await reclaimed).toBe(1200);
-    const stats = await server.command('INFO', 'commandstats');
+    const stats = await suite.server.command('INFO', 'commandstats');
     expect(stats).toMatch(/cmdstat_scan:calls=\d+/);
     expect(stats).not.toMatch(/cmdstat_keys:/);
-    expect(await server.command('DBSIZE')).toBe(':2\r\n'); // globex's k1 + acme's version counter
+    expect(await suite.server.command('DBSIZE')).toBe(':2\r\n'); // globex's k1 + acme's version counter
     const b = await ready();
     expect(await b.namespace('kpi').forTenant('globex').get('k1')).toBe('kept');
     expect(await b.namespace('kpi').forTenant('acme').get('k1')).toBeUndefined();
@@ -149,7 +131,7 @@ describe('clear', () => {
     await a.namespace('n').set('k', 'v');
     expect(await b.namespace('n').get('k')).toBe('v');
     // Writes stall for 500 ms: a's INCRBY times out (200 ms), reads still work.
-    await server.command('CLIENT', 'PAUSE', '500', 'WRITE');
+    await suite.server.command('CLIENT', 'PAUSE', '500', 'WRITE');
     await a.namespace('n').clear({ reclaim: false });
     expect(await a.namespace('n').get('k')).toBeUndefined();
     expect(a.stats().totals.fallbacks).toBeGreaterThan(0);
