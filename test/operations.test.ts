@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Cache, ErrorCode, isLarderError } from '../src/index.js';
+import { ErrorCode, isLarderError } from '../src/index.js';
 import { useRedisSuite } from './support/suite.js';
 
 const suite = useRedisSuite();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Cache, createCache } from '../src/index.js';
+import { createCache } from '../src/index.js';
 import { waitForRedis } from './support/cache.js';
 import { freePort, TestRedisServer } from './support/redis-server.js';
 import { useRedisSuite } from './support/suite.js';

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { type Cache, type CacheOptions, createCache, type Logger } from '../index.js';
 import type { ServerConfig } from './config.js';
-import { errorHandler, notFoundHandler } from './error-handler.js';
+import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
 import { cacheStatsRoutes } from './routes/cache-stats.js';
 import { companyAssistantRoutes } from './routes/company-assistants.js';
 import { healthRoutes } from './routes/health.js';
@@ -29,8 +29,8 @@ export type BuildAppOptions = {
   logger?: FastifyServerOptions['logger'];
 };
 
-// Assistant ids may be 128 characters; find-my-way's default of 100 would answer longer ones 404
-// before the schema could say 400.
+// Assistant ids may be 128 characters; with find-my-way's default of 100 the router would refuse
+// longer ones (414) before the schema could check them.
 const MAX_PARAM_LENGTH = 512;
 
 /**
@@ -49,6 +49,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     // Fastify coerces types by default ({ "assistantId": 42 } would pass as "42"); bodies here
     // must have the types the schema says, and query/params are strings anyway.
     ajv: { customOptions: { coerceTypes: false } },
+    frameworkErrors: frameworkErrorHandler,
   });
 
   const cache = options.cache ?? createCache(cacheOptions(config, app.log.child({ component: 'larder' })));

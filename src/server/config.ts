@@ -87,7 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   if (url !== undefined && !isRedisUrl(url)) {
     throw new ConfigError(
       'REDIS_URL',
-      `Invalid REDIS_URL: expected a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(url))}`,
+      `Invalid REDIS_URL: expected a redis:// or rediss:// URL, got ${JSON.stringify(url.includes('@') ? redactUrl(url) : url)}`,
     );
   }
   const fieldsGiven = ['REDIS_HOST', 'REDIS_PORT', 'REDIS_DB', 'REDIS_TLS'].filter(

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode, isLarderError } from '../index.js';
 import { ServiceError, ServiceErrorCode } from './errors.js';
 
@@ -59,6 +59,18 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   if (mapped.log) request.log.error({ err: error }, 'request failed');
   reply.code(mapped.status);
   return { error: { code: mapped.code, message: mapped.message } };
+}
+
+/**
+ * Errors Fastify raises before routing (a malformed URL, a path parameter over `maxParamLength`):
+ * mapped like every other error, so clients see one error shape.
+ */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  void reply.send(errorHandler(error, request, reply));
 }
 
 /** Unknown routes answer in the same shape as every other error. */

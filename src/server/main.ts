@@ -54,5 +54,5 @@ if (config.redisMode === 'configured') {
     `cache: using Redis at ${config.redis?.endpoint} (memory tier in front; serves from memory while Redis is unreachable)`,
   );
 } else {
-  app.log.warn({ redisMode: config.redisMode }, `cache: memory-only. ${config.redisReason}`);
+  app.log.warn({ redisMode: config.redisMode }, `cache: ${config.redisReason}`);
 }

@@ -60,6 +60,7 @@ export class MappingStore {
   readonly #defaultTtlSeconds: number;
   readonly #maxSuffix: number;
   readonly #now: () => Date;
+  #saving: Promise<unknown> = Promise.resolve();
 
   constructor(scope: CacheScope, options: MappingStoreOptions = {}) {
     this.#scope = scope;
@@ -75,7 +76,16 @@ export class MappingStore {
    * @throws ServiceError `E_EMPTY_SLUG` when the name yields no slug, `E_RESERVED_FIELD` when `data`
    * sets a field the store owns, `E_SLUG_TAKEN` when every suffix up to `maxSuffix` is taken.
    */
-  async save(input: SaveMappingInput): Promise<CompanyAssistantMapping> {
+  save(input: SaveMappingInput): Promise<CompanyAssistantMapping> {
+    // Saves are check-then-write (is the slug free? then write it). Run one at a time in this
+    // process so two concurrent posts cannot both take the same slug. Across instances the
+    // race remains: Larder has no conditional write (SET NX / WATCH) to close it.
+    const result = this.#saving.then(() => this.#save(input));
+    this.#saving = result.catch(() => undefined);
+    return result;
+  }
+
+  async #save(input: SaveMappingInput): Promise<CompanyAssistantMapping> {
     const companyName = input.companyName.trim();
     const { assistantId } = input;
     const data = input.data ?? {};
@@ -105,7 +115,7 @@ export class MappingStore {
       createdAt: sameCompany ? previous.createdAt : this.#now().toISOString(),
     };
     const ttl = (input.ttlSeconds ?? this.#defaultTtlSeconds) * 1000;
-    const entries: SetManyEntry<unknown>[] = [
+    const entries: SetManyEntry[] = [
       { key: slugKey(companySlug), value: mapping, ttl },
       { key: assistantKey(assistantId), value: companySlug, ttl },
     ];

@@ -1,0 +1,136 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/server/config.js';
+
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  it('has defaults and runs memory-only when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 3000,
+      environment: 'development',
+      redisMode: 'not-configured',
+      redis: undefined,
+    });
+    expect(config.redisReason).toMatch(/not configured/i);
+    expect(config.redisReason).toContain('REDIS_URL');
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', REDIS_URL: '', HOST: ' ' })).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      redisMode: 'not-configured',
+    });
+  });
+
+  it('reads PORT, HOST and LARDER_ENV', () => {
+    expect(loadConfig({ PORT: '8080', HOST: '0.0.0.0', LARDER_ENV: 'staging' })).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      environment: 'staging',
+    });
+    expect(loadConfig({ PORT: '0' }).port).toBe(0);
+  });
+
+  it('reads REDIS_URL and redacts its password in what it exposes', () => {
+    const config = loadConfig({ REDIS_URL: 'redis://user:s3cret@cache.internal:6380/2' });
+    expect(config.redisMode).toBe('configured');
+    expect(config.redis?.endpoint).toBe('redis://user:***@cache.internal:6380/2');
+    expect(config.redisReason).toContain('redis://user:***@cache.internal:6380/2');
+    expect(config.redis?.connection()).toEqual({ url: 'redis://user:s3cret@cache.internal:6380/2' });
+    expect(JSON.stringify(config)).not.toContain('s3cret');
+    expect(inspect(config, { depth: 10 })).not.toContain('s3cret');
+  });
+
+  it('adds REDIS_PASSWORD to a REDIS_URL without one', () => {
+    const config = loadConfig({ REDIS_URL: 'redis://cache.internal:6379', REDIS_PASSWORD: 'p@ss' });
+    expect(config.redis?.connection().url).toBe('redis://:p%40ss@cache.internal:6379');
+    expect(config.redis?.endpoint).not.toContain('p%40ss');
+  });
+
+  it('reads REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB and REDIS_TLS', () => {
+    const config = loadConfig({
+      REDIS_HOST: 'cache.internal',
+      REDIS_PORT: '6380',
+      REDIS_PASSWORD: 'hunter2',
+      REDIS_DB: '3',
+      REDIS_TLS: 'true',
+    });
+    expect(config.redisMode).toBe('configured');
+    expect(config.redis?.connection()).toEqual({
+      host: 'cache.internal',
+      port: 6380,
+      password: 'hunter2',
+      db: 3,
+      tls: true,
+    });
+    expect(config.redis?.endpoint).toBe('rediss://:***@cache.internal:6380/3');
+    expect(JSON.stringify(config)).not.toContain('hunter2');
+    expect(config.redisReason).not.toContain('hunter2');
+  });
+
+  it('counts REDIS_PORT alone as configured, on localhost', () => {
+    const config = loadConfig({ REDIS_PORT: '6390' });
+    expect(config.redisMode).toBe('configured');
+    expect(config.redis?.connection()).toMatchObject({ host: '127.0.0.1', port: 6390, db: 0, tls: false });
+  });
+
+  it.each(['false', '0', 'no', 'FALSE', 'off'])('REDIS_ENABLED=%s is the kill switch', (value) => {
+    const config = loadConfig({ REDIS_ENABLED: value, REDIS_URL: 'redis://:pw@cache.internal:6379' });
+    expect(config.redisMode).toBe('disabled');
+    expect(config.redis).toBeUndefined();
+    expect(config.redisReason).toContain(`REDIS_ENABLED=${value}`);
+    expect(config.redisReason).not.toContain('pw');
+  });
+
+  it('REDIS_ENABLED=true without a target is still not configured', () => {
+    expect(loadConfig({ REDIS_ENABLED: 'true' }).redisMode).toBe('not-configured');
+    expect(loadConfig({ REDIS_ENABLED: '1', REDIS_HOST: 'h' }).redisMode).toBe('configured');
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT', '"abc"'],
+    [{ PORT: '70000' }, 'PORT', '"70000"'],
+    [{ PORT: '-1' }, 'PORT', '"-1"'],
+    [{ PORT: '80.5' }, 'PORT', '"80.5"'],
+    [{ PORT: '1e3' }, 'PORT', '"1e3"'],
+    [{ REDIS_PORT: '0' }, 'REDIS_PORT', '"0"'],
+    [{ REDIS_PORT: 'six' }, 'REDIS_PORT', '"six"'],
+    [{ REDIS_DB: '-1' }, 'REDIS_DB', '"-1"'],
+    [{ REDIS_DB: 'one' }, 'REDIS_DB', '"one"'],
+    [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS', '"maybe"'],
+    [{ REDIS_ENABLED: 'flase' }, 'REDIS_ENABLED', '"flase"'],
+    [{ LARDER_ENV: 'prod env' }, 'LARDER_ENV', '"prod env"'],
+    [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL', '"http://cache:6379"'],
+  ] as Array<[NodeJS.ProcessEnv, string, string]>)(
+    'rejects %o naming the variable and the value',
+    (env, variable, shown) => {
+      const error = configError(env);
+      expect(error.variable).toBe(variable);
+      expect(error.message).toContain(variable);
+      expect(error.message).toContain(shown);
+    },
+  );
+
+  it('redacts the password of a rejected REDIS_URL', () => {
+    const error = configError({ REDIS_URL: 'http://user:s3cret@cache:6379' });
+    expect(error.message).toContain('REDIS_URL');
+    expect(error.message).not.toContain('s3cret');
+  });
+
+  it('rejects REDIS_URL together with REDIS_HOST-style fields', () => {
+    const error = configError({ REDIS_URL: 'redis://a:6379', REDIS_HOST: 'b' });
+    expect(error.message).toMatch(/REDIS_URL.*REDIS_HOST/);
+  });
+});
