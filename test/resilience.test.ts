@@ -111,7 +111,11 @@ describe('Redis failures never reach a getOrSet caller', () => {
     suite.track(cache);
     const started = performance.now();
     expect(await cache.getOrSet('a', () => 'loaded')).toBe('loaded');
-    expect(performance.now() - started).toBeLessThan(COMMAND_TIMEOUT_MS + SCHEDULING_MARGIN_MS);
+    const firstCallMs = performance.now() - started;
+    console.info(
+      `[fault: redis absent at start] first getOrSet returned the loader's value in ${firstCallMs.toFixed(1)}ms`,
+    );
+    expect(firstCallMs).toBeLessThan(COMMAND_TIMEOUT_MS + SCHEDULING_MARGIN_MS);
     for (let i = 0; i < 20; i++) expect(await cache.getOrSet(`k${i}`, () => i)).toBe(i);
     expect((await cache.health()).status).toBe('degraded');
     expect(cache.stats().totals.fallbacks).toBeGreaterThan(0);
@@ -138,6 +142,10 @@ describe('Redis failures never reach a getOrSet caller', () => {
       expect(await cache.get('warm')).toBe('in memory');
       durations.push(performance.now() - started);
     }
+    const sorted = [...durations].sort((x, y) => x - y);
+    console.info(
+      `[fault: redis paused] calls=${durations.length} slowest=${(sorted.at(-1) ?? 0).toFixed(1)}ms median=${(sorted[sorted.length >> 1] ?? 0).toFixed(2)}ms timeout=${COMMAND_TIMEOUT_MS}ms`,
+    );
     expect(Math.max(...durations)).toBeLessThan(COMMAND_TIMEOUT_MS + SCHEDULING_MARGIN_MS);
     expect(cache.stats().redis.circuit).not.toBe('closed');
     expect(cache.stats().totals.timeouts).toBeGreaterThan(0);
