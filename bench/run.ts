@@ -133,18 +133,18 @@ ${machine().join('\n')}
   Zipf order (exponent 0.99, 2^20 indices, seeded).
 - Miss + set uses a new key on every call and an instant loader; entries get a 5 s TTL (Larder \`ttl\`,
   raw \`PX\`) so that Redis expires them during the run.
-- Redis commands per call: Larder's Redis-tier hit sends GET plus an MGET of the scope's version counter
-  (one round trip); its miss sends those two, then SET (3 commands, 2 round trips). The raw clients send
-  GET (hit) or GET then SET (miss).
+- Redis commands per call: Larder's Redis-tier hit sends one MGET (the entry and its scope's version
+  counter); its miss sends that MGET, then SET (2 commands, 2 round trips). The raw clients send GET
+  (hit) or GET then SET (miss).
 - Concurrency N: N async workers, each awaiting one call at a time in a loop. The synchronous lru-cache
   reference is a plain loop, measured at concurrency 1 only.
 - Each row: ${WARMUP_MS} ms warm-up, then a ${DURATION_MS / 1000} s run, repeated ${REPEATS} times (repeats interleaved
   across subjects, full GC before each run); the row is the run with the median ops/s.
 - Latency is per call, from an HdrHistogram in nanoseconds, shown in microseconds.
 - Larder caches: \`createCache({ prefix: 'bench', redis: { url } })\`, the Redis-tier one with \`memory: false\`;
-  clients with default options. node-redis 6 (Larder's driver, and the raw node-redis subject) arms a 5 s
-  per-command timeout by default, one \`AbortSignal.timeout()\` per command; ioredis does not auto-pipeline by
-  default.
+  raw clients with default options. node-redis 6 arms a 5 s per-command timeout by default (one
+  \`AbortSignal.timeout()\` per command): the raw node-redis subject keeps it, Larder's driver turns it off
+  because Larder bounds every call with its own timeout. ioredis does not auto-pipeline by default.
 
 ## Results
 

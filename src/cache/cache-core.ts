@@ -93,10 +93,10 @@ export class CacheCore {
     if (gateway === undefined)
       return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: false };
     try {
-      const [raw, remoteVersions] = await gateway.run('get', counters, (d) =>
-        Promise.all([d.get(key), d.mget(cells.map(keyOf))]),
-      );
-      this.#observe(cells, remoteVersions);
+      // One MGET: the entry first, then its versions.
+      const replies = await gateway.run('get', counters, (d) => d.mget([key, ...cells.map(keyOf)]));
+      const raw = replies[0] ?? null;
+      this.#observe(cells, replies.slice(1));
       const snapshot = cells.map(versionOf);
       if (raw === null) return { found: false, cells, snapshot, redisFailed: false };
       const value = await this.#accept(scope, key, raw, cells, new Set(cells), counters);
@@ -119,10 +119,10 @@ export class CacheCore {
     if (gateway === undefined || keys.length === 0) return keys.map(() => MISS_NO_VERSIONS);
     const cells = this.versions.scopeChain(scope);
     try {
-      const [raws, remoteVersions] = await gateway.run('getMany', counters, (d) =>
-        Promise.all([d.mget(keys), d.mget(cells.map(keyOf))]),
-      );
-      this.#observe(cells, remoteVersions);
+      // One MGET: the entries, then the scope chain's versions.
+      const replies = await gateway.run('getMany', counters, (d) => d.mget([...keys, ...cells.map(keyOf)]));
+      const raws = replies.slice(0, keys.length);
+      this.#observe(cells, replies.slice(keys.length));
       const fresh = await this.#prefetchTags(scope, raws, counters);
       for (const cell of cells) fresh.add(cell);
       const out: RemoteRead[] = [];

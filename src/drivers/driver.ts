@@ -13,7 +13,6 @@ export interface RedisDriver {
   readonly isReady: boolean;
   /** Where it connects, credentials redacted. */
   readonly endpoint: string;
-  get(key: string): Promise<string | null>;
   /** One MGET. Callers keep keys of one slot when running against a cluster. */
   mget(keys: readonly string[]): Promise<Array<string | null>>;
   /** SET with PX. */

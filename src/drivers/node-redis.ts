@@ -47,6 +47,9 @@ export function createNodeRedisDriver(
   const client: NodeRedisClient = createClient({
     url,
     disableOfflineQueue: true,
+    // node-redis arms its own 5 s timeout (an AbortSignal) on every command by default; the gateway
+    // already bounds each call with Larder's timeout, and the duplicate costs ~15% CPU on hits.
+    commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: connectTimeoutMs,
       // Capped exponential back-off with jitter; never gives up: the circuit breaker decides use.
@@ -81,9 +84,6 @@ function wrapNodeRedisClient(
     endpoint,
     get isReady() {
       return client.isReady;
-    },
-    async get(key) {
-      return asString(await client.get(key));
     },
     async mget(keys) {
       if (keys.length === 0) return [];
