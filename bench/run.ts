@@ -190,6 +190,9 @@ async function main(): Promise<void> {
       '(two `performance.now()` readings and a histogram record); it is included in every latency.',
     'At concurrency 64 a latency includes the time a call waits behind the other 63 workers: for memory hits ' +
       'the workers take turns on one thread, so p50 grows with concurrency while ops/s does not.',
+    'At concurrency 64 with Zipf access, concurrent Larder getOrSet calls for the same hot key share one Redis ' +
+      'read (single-flight); the raw clients send one GET per call. That is part of why Larder passes the raw ' +
+      'clients there; at concurrency 1 there is nothing to share.',
     `Redis failures Larder absorbed during the run: ${counters.fallbacks} fallbacks, ${counters.timeouts} timeouts, ` +
       `${counters.redisErrors} errors; misses of the Redis-tier-hit cache: ${counters.redisTierMisses}` +
       `${counters.fallbacks + counters.timeouts + counters.redisErrors + counters.redisTierMisses > 0 ? ' (non-zero: these skew its rows)' : ' (all as expected)'}.`,
