@@ -119,6 +119,26 @@ describe('basic operations', () => {
   });
 });
 
+describe('tiers', () => {
+  it('works with the memory tier off: every read goes to Redis, loads still single-flight', async () => {
+    const cache = await ready({ memory: false });
+    let calls = 0;
+    const load = () =>
+      cache.getOrSet('k', async () => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 20));
+        return { v: 1 };
+      });
+    expect(await Promise.all([load(), load(), load()])).toEqual([{ v: 1 }, { v: 1 }, { v: 1 }]);
+    expect(calls).toBe(1);
+    expect(await load()).toEqual({ v: 1 });
+    expect(await cache.get('k')).toEqual({ v: 1 });
+    const stats = cache.stats();
+    expect(stats.memory.enabled).toBe(false);
+    expect(stats.totals.hits).toEqual({ memory: 0, redis: 2, total: 2 });
+  });
+});
+
 describe('bad input', () => {
   it('rejects bad keys, TTLs, tags and values with typed errors naming the value', async () => {
     const cache = await ready();
