@@ -91,7 +91,7 @@ describe('lifecycle', () => {
     expect(() => createCache({ prefix: 'has space' })).toThrow(
       expect.objectContaining({ code: ErrorCode.InvalidOptions }),
     );
-    // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong option for the test
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a deliberately wrong option
     expect(() => createCache({ redis: { urll: 'x' } as any })).toThrow(/urll/);
     expect(() => createCache({ redis: { url: 'http://x' } })).toThrow(/redis\.url/);
   });

@@ -36,9 +36,9 @@ export function createCache(options: CacheOptions = {}): Cache {
   const versions = new VersionRegistry(MAX_VERSION_CELLS);
   const stats = new StatsRegistry(resolved.maxNamespaces);
 
-  let core: CacheCore | undefined;
-  const gateway = createGateway(resolved, events, () => core?.onRedisSuccess());
-  core = new CacheCore(resolved, memory, gateway, versions, stats, events);
+  // The gateway reports successes to the core (to replay failed bumps); calls start after both exist.
+  const gateway = createGateway(resolved, events, () => core.onRedisSuccess());
+  const core = new CacheCore(resolved, memory, gateway, versions, stats, events);
   const driverOwned = resolved.redis !== false && resolved.redis.source.kind !== 'client';
   if (gateway === undefined) logger.info({}, 'larder: Redis tier off, memory only');
   else

@@ -3,7 +3,8 @@ import { redactText, redactUrl } from '../telemetry/redact.js';
 import type { DriverWrite, RedisDriver } from './driver.js';
 
 /** A node-redis client of any module/script/RESP configuration. */
-// biome-ignore lint/suspicious/noExplicitAny: node-redis clients are generic over modules and scripts; Larder uses only core commands.
+// node-redis clients are generic over modules and scripts; Larder uses only core commands.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type NodeRedisClient = RedisClientType<any, any, any, any, any>;
 
 /** Where to connect when Larder creates the client. */

@@ -12,11 +12,12 @@
  *   tenant ids could share a key: they are escaped as `%uXXXX`.
  */
 
-// biome-ignore-start lint/suspicious/noControlCharactersInRegex: control characters are exactly what must be escaped.
+// Control characters are exactly what must be escaped here.
+/* eslint-disable no-control-regex */
 // Non-global twin of ESCAPE_CHARS: a cheap test for the common case of nothing to escape.
 const NEEDS_ESCAPE = /[%:{}*?[\]\\@\s\x00-\x1f\x7f]|[\uD800-\uDFFF]/;
 const ESCAPE_CHARS = /[%:{}*?[\]\\@\s\x00-\x1f\x7f]|[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]/g;
-// biome-ignore-end lint/suspicious/noControlCharactersInRegex: see above
+/* eslint-enable no-control-regex */
 
 function escapeMatch(match: string): string {
   // A well-formed surrogate pair is an ordinary astral character: keep it.
