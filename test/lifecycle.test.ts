@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCache, ErrorCode } from '../src/index.js';
@@ -54,6 +56,26 @@ describe('lifecycle', () => {
     expect(await pending).toBe(3);
     await settle();
     expect(leaked(baseline)).toEqual({});
+  });
+
+  it('close() stops reconnecting to an unreachable Redis', async () => {
+    // A port that accepts and drops every connection: each reconnection attempt is counted.
+    let attempts = 0;
+    const dropper = createServer((socket) => {
+      attempts++;
+      socket.destroy();
+    }).listen(0, '127.0.0.1');
+    await once(dropper, 'listening');
+    const { port } = dropper.address() as AddressInfo;
+    const cache = createCache({ prefix: 'test', redis: { url: `redis://127.0.0.1:${port}` } });
+    expect(await cache.getOrSet('k', () => 1)).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(attempts).toBeGreaterThan(1); // it was retrying
+    await cache.close();
+    const atClose = attempts;
+    await new Promise((r) => setTimeout(r, 1000)); // twice the longest reconnection back-off
+    dropper.close();
+    expect(attempts).toBe(atClose);
   });
 
   it('close() is idempotent and later calls fail with E_CLOSED', async () => {

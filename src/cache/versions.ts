@@ -21,9 +21,6 @@ export class VersionCell {
   constructor(readonly key: string) {}
 }
 
-// Each local bump gets a distinct negative marker, so it equals no version recorded anywhere.
-let nextLocalMarker = -1;
-
 /**
  * Version cells by Redis key, bounded. An evicted cell is poisoned (`NaN`), so memory-tier entries
  * that still point to it become misses rather than trusting a forgotten version.
@@ -31,6 +28,8 @@ let nextLocalMarker = -1;
 export class VersionRegistry {
   readonly #cells: LRUCache<string, VersionCell>;
   readonly #scopeChains = new WeakMap<Scope, VersionCell[]>();
+  // Each local bump gets a distinct negative marker, so it equals no version recorded in Redis.
+  #nextLocalMarker = -1;
 
   constructor(maxCells: number) {
     this.#cells = new LRUCache<string, VersionCell>({
@@ -68,7 +67,7 @@ export class VersionRegistry {
    * that failed to reach Redis and must be replayed there (memory-only caches pass `false`).
    */
   bumpLocally(cell: VersionCell, pending: boolean): void {
-    cell.value = nextLocalMarker--;
+    cell.value = this.#nextLocalMarker--;
     cell.known = true;
     cell.pendingBump = pending;
   }
