@@ -185,6 +185,8 @@ describe('bad data and switches', () => {
     expect(await cache.getOrSet('foreign', () => 'repaired')).toBe('repaired');
     expect(cache.stats().totals.decodeErrors).toBe(2);
     expect(events).toEqual(['test:1:d:broken', 'test:1:d:foreign']);
+    expect(await cache.getMany(['broken', 'foreign'])).toEqual([undefined, 'repaired']);
+    expect(cache.stats().totals.decodeErrors).toBe(3);
     const fresh = await ready();
     expect(await fresh.get('foreign')).toBe('repaired');
   });

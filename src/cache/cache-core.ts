@@ -1,4 +1,4 @@
-import { decodeEnvelope, encodeEnvelope } from '../codec/envelope.js';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from '../codec/envelope.js';
 import type { DriverWrite } from '../drivers/driver.js';
 import { ErrorCode, LarderError } from '../errors.js';
 import type { Scope } from '../keys/scope.js';
@@ -99,7 +99,15 @@ export class CacheCore {
       this.#observe(cells, replies.slice(1));
       const snapshot = cells.map(versionOf);
       if (raw === null) return { found: false, cells, snapshot, redisFailed: false };
-      const value = await this.#accept(scope, key, raw, cells, new Set(cells), counters);
+      const value = await this.#accept(
+        scope,
+        key,
+        decodeEnvelope(raw),
+        raw.length,
+        cells,
+        new Set(cells),
+        counters,
+      );
       return value === REJECTED
         ? { found: false, cells, snapshot, redisFailed: false }
         : { found: true, value };
@@ -123,13 +131,25 @@ export class CacheCore {
       const replies = await gateway.run('getMany', counters, (d) => d.mget([...keys, ...cells.map(keyOf)]));
       const raws = replies.slice(0, keys.length);
       this.#observe(cells, replies.slice(keys.length));
-      const fresh = await this.#prefetchTags(scope, raws, counters);
+      // null: no entry; undefined: bytes that are not an envelope (counted in #accept).
+      const envelopes = raws.map((raw) => (raw === null || raw === undefined ? null : decodeEnvelope(raw)));
+      const fresh = await this.#prefetchTags(scope, envelopes, counters);
       for (const cell of cells) fresh.add(cell);
       const out: RemoteRead[] = [];
       for (let i = 0; i < keys.length; i++) {
-        const raw = raws[i] ?? null;
+        const envelope = envelopes[i];
         const value =
-          raw === null ? REJECTED : await this.#accept(scope, keys[i] as string, raw, cells, fresh, counters);
+          envelope === null
+            ? REJECTED
+            : await this.#accept(
+                scope,
+                keys[i] as string,
+                envelope,
+                raws[i]?.length ?? 0,
+                cells,
+                fresh,
+                counters,
+              );
         out.push(value === REJECTED ? MISS_NO_VERSIONS : { found: true, value });
       }
       return out;
@@ -374,13 +394,11 @@ export class CacheCore {
   /** Fetches in one MGET the versions of every tag the entries name; returns the cells read. */
   async #prefetchTags(
     scope: Scope,
-    raws: ReadonlyArray<string | null>,
+    envelopes: ReadonlyArray<Envelope | null | undefined>,
     counters: NamespaceCounters,
   ): Promise<Set<VersionCell>> {
     const wanted = new Set<VersionCell>();
-    for (const raw of raws) {
-      if (raw === null) continue;
-      const envelope = decodeEnvelope(raw);
+    for (const envelope of envelopes) {
       for (const tag of Object.keys(envelope?.tagVersions ?? {})) wanted.add(this.versions.tag(scope, tag));
     }
     if (wanted.size === 0 || this.gateway === undefined) return wanted;
@@ -398,12 +416,12 @@ export class CacheCore {
   async #accept(
     scope: Scope,
     key: string,
-    raw: string,
+    envelope: Envelope | undefined,
+    rawBytes: number,
     chainAndTags: readonly VersionCell[],
     fresh: ReadonlySet<VersionCell>,
     counters: NamespaceCounters,
   ): Promise<unknown> {
-    const envelope = decodeEnvelope(raw);
     if (envelope === undefined) {
       counters.decodeErrors += 1;
       this.events.emit('decode:error', { key, namespace: counters.name, message: 'not a Larder envelope' });
@@ -439,7 +457,7 @@ export class CacheCore {
       }
     }
     counters.hitsRedis += 1;
-    this.fillMemory(key, envelope.value, envelope.expiresAt, cells, versions, raw.length, now);
+    this.fillMemory(key, envelope.value, envelope.expiresAt, cells, versions, rawBytes, now);
     return envelope.value;
   }
 }
