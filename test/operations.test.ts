@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, isLarderError } from '../src/index.js';
+import { commandCalls } from './support/redis-replies.js';
 import { useRedisSuite } from './support/suite.js';
 
 const suite = useRedisSuite();
@@ -176,8 +177,3 @@ describe('bad input', () => {
     });
   });
 });
-
-function commandCalls(info: string, command: string): number {
-  const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info);
-  return match ? Number(match[1]) : 0;
-}

@@ -1,3 +1,4 @@
+export { commandCalls, integerReply } from '../support/redis-replies.js';
 import type { FastifyInstance } from 'fastify';
 import type { Cache } from '../../src/index.js';
 import { buildApp } from '../../src/server/app.js';
@@ -33,17 +34,6 @@ export async function waitForHealth(
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`health not ${status} within ${timeoutMs} ms; last: ${last}`);
-}
-
-/** Calls of one command in an `INFO commandstats` reply. */
-export function commandCalls(info: string, command: string): number {
-  const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info);
-  return match ? Number(match[1]) : 0;
-}
-
-/** The integer of a RESP `:n` reply. */
-export function integerReply(reply: string): number {
-  return Number(reply.slice(1).trim());
 }
 
 /** Redis key of an entry of the mapping namespace, for LARDER_ENV=test. */
