@@ -1,6 +1,22 @@
 /** One write in a batch. */
 export type DriverWrite = { readonly key: string; readonly value: string; readonly ttlMs: number };
 
+/** Callbacks of a pub/sub subscription. */
+export type SubscriptionListener = {
+  /** A message arrived on the channel. */
+  message(payload: string): void;
+  /** The subscription is active (first time, or again after a reconnection: messages may have been missed). */
+  up(): void;
+  /** The subscriber connection was lost; `up()` follows when it is back. */
+  down(reason: string): void;
+};
+
+/** An open subscription on its own connection. */
+export type Subscription = {
+  /** Unsubscribes and closes the subscriber connection. */
+  close(): Promise<void>;
+};
+
 /**
  * The small surface Larder needs from a Redis client. Every Larder operation goes through it, and
  * through the gateway that adds timeouts, the circuit breaker and metrics (`resilience/redis-gateway`).
@@ -26,6 +42,16 @@ export interface RedisDriver {
   unlink(keys: readonly string[]): Promise<number>;
   /** INCRBY of each counter in one round trip; resolves with the new values in order. */
   incrBy(keys: readonly string[], increment: number): Promise<number[]>;
+  /** SET NX PX: stores `value` only if `key` does not exist; resolves whether it did. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Deletes `key` only while it holds `value` (atomically); resolves whether it did. */
+  deleteIfEquals(key: string, value: string): Promise<boolean>;
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Subscribes to `channel` on a dedicated connection the driver opens and owns. Optional: a
+   * driver without pub/sub (e.g. a REST client) leaves it out, and features that need it are off.
+   */
+  subscribe?(channel: string, listener: SubscriptionListener): Promise<Subscription>;
   /** One SCAN page. */
   scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: string[] }>;
   ping(): Promise<void>;

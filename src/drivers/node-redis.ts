@@ -113,6 +113,31 @@ function wrapNodeRedisClient(
       const replies = (await multi.execAsPipeline()) as unknown[];
       return replies.map(Number);
     },
+    async setIfAbsent(key, value, ttlMs) {
+      const reply = await client.set(key, value, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } });
+      return reply !== null;
+    },
+    async deleteIfEquals(key, value) {
+      return Number(await client.eval(DELETE_IF_EQUALS, { keys: [key], arguments: [value] })) === 1;
+    },
+    async publish(channel, message) {
+      await client.publish(channel, message);
+    },
+    async subscribe(channel, listener) {
+      // A subscribed connection can run nothing else: it gets its own, closed with the subscription.
+      const subscriber = client.duplicate();
+      subscriber.on('error', (error: unknown) => listener.down(redactText(String((error as Error)?.message ?? error))));
+      await subscriber.connect();
+      await subscriber.subscribe(channel, (message: string) => listener.message(message));
+      // node-redis re-subscribes by itself after a reconnection, then emits 'ready' again.
+      subscriber.on('ready', () => listener.up());
+      listener.up();
+      return {
+        async close() {
+          if (subscriber.isOpen) subscriber.destroy();
+        },
+      };
+    },
     async scan(cursor, match, count) {
       const reply = await client.scan(cursor, { MATCH: match, COUNT: count });
       return { cursor: String(reply.cursor), keys: reply.keys.map(String) };
@@ -127,6 +152,9 @@ function wrapNodeRedisClient(
     },
   };
 }
+
+// Compare-and-delete, so a lock is released only by its holder (the token is the value).
+const DELETE_IF_EQUALS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 function asString(reply: unknown): string | null {
   if (reply === null || reply === undefined) return null;
