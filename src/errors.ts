@@ -23,6 +23,8 @@ export const ErrorCode = {
   ValueTooLarge: 'E_VALUE_TOO_LARGE',
   /** A loader passed to `getOrSet` threw or rejected; the original error is the `cause`. */
   LoaderFailed: 'E_LOADER_FAILED',
+  /** A loader passed to `getOrSet` did not finish within `loaderTimeout.hard`. */
+  LoaderTimeout: 'E_LOADER_TIMEOUT',
   /** Redis is unavailable (down, slow, circuit open) and the operation has no fallback. */
   RedisUnavailable: 'E_REDIS_UNAVAILABLE',
   /** The cache was used after `close()`. */

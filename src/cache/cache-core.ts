@@ -1,5 +1,6 @@
+import { InvalidationBus } from '../bus/invalidation-bus.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from '../codec/envelope.js';
-import type { DriverWrite } from '../drivers/driver.js';
+import type { DriverWrite, RedisDriver } from '../drivers/driver.js';
 import { ErrorCode, LarderError } from '../errors.js';
 import type { Scope } from '../keys/scope.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
@@ -7,17 +8,30 @@ import { fallbackReason, type RedisGateway } from '../resilience/redis-gateway.j
 import type { CacheEventEmitter } from '../telemetry/events.js';
 import type { NamespaceCounters, StatsRegistry } from '../telemetry/stats.js';
 import { MemoryEntry, type MemoryTier } from '../tiers/memory-tier.js';
+import { PendingWrites } from './pending-writes.js';
 import type { VersionCell, VersionRegistry } from './versions.js';
 
-/** What a read from Redis found. `snapshot` holds the versions seen, for a write that follows a load. */
+/** An entry read from Redis that passed the version checks. */
+export type RemoteEntry = {
+  readonly value: unknown;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly graceUntil: number;
+};
+
+/**
+ * What a read from Redis found. A miss carries the versions seen (`snapshot`), for a write that
+ * follows a load, and any `stale` entry (expired, within grace) for fail-safe.
+ */
 export type RemoteRead =
-  | { readonly found: true; readonly value: unknown }
+  | ({ readonly found: true } & RemoteEntry)
   | {
       readonly found: false;
       readonly cells: VersionCell[];
       readonly snapshot: number[];
       /** Redis was not usable for this read (down, slow, circuit open). */
       readonly redisFailed: boolean;
+      readonly stale: RemoteEntry | undefined;
     };
 
 /** A write prepared for both tiers. */
@@ -25,26 +39,45 @@ export type PreparedWrite = {
   readonly key: string;
   readonly value: unknown;
   readonly ttlMs: number;
+  /** Extra time the entry may be served stale after `ttlMs` (0: none). */
+  readonly graceMs: number;
   /** Tag names, raw; their cells follow the scope chain's in `cells`. */
   readonly tags: readonly string[];
   readonly cells: VersionCell[];
   readonly versions: number[];
+  /** Refresh-ahead fraction of the TTL, if any. */
+  readonly refreshAhead: number | undefined;
 };
 
-const MISS_NO_VERSIONS: RemoteRead = { found: false, cells: [], snapshot: [], redisFailed: false };
-const MISS_REDIS_FAILED: RemoteRead = { found: false, cells: [], snapshot: [], redisFailed: true };
+const MISS_NO_VERSIONS: RemoteRead = {
+  found: false,
+  cells: [],
+  snapshot: [],
+  redisFailed: false,
+  stale: undefined,
+};
+const MISS_REDIS_FAILED: RemoteRead = {
+  found: false,
+  cells: [],
+  snapshot: [],
+  redisFailed: true,
+  stale: undefined,
+};
 
 /**
  * State shared by a cache and all its scoped views, and the multi-step flows that touch both
- * tiers: read-through with version checks, writes, version bumps and their replay, reclamation.
- * Scoped views (`cache-scope.ts`) validate input and call in here.
+ * tiers: read-through with version checks, writes, version bumps, the L1 bus, replay after an
+ * outage, reclamation. Scoped views (`cache-scope.ts`) validate input and call in here.
  */
 export class CacheCore {
   readonly inflight = new Map<string, Promise<unknown>>();
+  readonly bus: InvalidationBus | undefined;
   readonly #background = new Set<Promise<void>>();
+  readonly #pendingWrites: PendingWrites;
   #closed = false;
   #replaying = false;
   #pendingBumps = 0;
+  #pendingPublish = new Set<string>();
 
   constructor(
     readonly options: ResolvedOptions,
@@ -53,29 +86,84 @@ export class CacheCore {
     readonly versions: VersionRegistry,
     readonly stats: StatsRegistry,
     readonly events: CacheEventEmitter,
-  ) {}
+    channel: string,
+  ) {
+    const redis = options.redis;
+    this.#pendingWrites = new PendingWrites(redis === false ? 0 : redis.maxPendingWrites);
+    if (gateway !== undefined && memory !== undefined && redis !== false && redis.bus !== false) {
+      const bus = new InvalidationBus(
+        channel,
+        {
+          keys: (keys) => {
+            for (const key of keys) memory.delete(key);
+          },
+          versions: (pairs) => {
+            for (const [key, value] of pairs) this.versions.observeIfKnown(key, value);
+          },
+          state: (state, { reason, missedMessages }) => {
+            // Messages may have been missed: nothing in memory can be trusted.
+            if (state === 'down' || missedMessages) memory.clear();
+            this.events.emit('bus', { state, reason });
+            const level = state === 'down' ? 'warn' : 'info';
+            options.logger[level]({ reason }, `larder: invalidation bus ${state}`);
+          },
+        },
+        options.logger,
+      );
+      this.bus = bus.start(gateway.driver) ? bus : undefined;
+    }
+  }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Writes and deletes waiting to be replayed in Redis. */
+  get pendingWrites(): number {
+    return this.#pendingWrites.size;
   }
 
   assertOpen(): void {
     if (this.#closed) throw new LarderError(ErrorCode.Closed, 'The cache was used after close()');
   }
 
-  /** Puts a value in the memory tier, bounded by `memory.maxTtl`. */
+  /**
+   * Puts a value in the memory tier. It is served without asking Redis until `memory.maxTtl`
+   * (or, while the bus is configured but down, its short TTL) or its expiry, whichever is first.
+   */
   fillMemory(
     key: string,
-    value: unknown,
-    expiresAt: number,
+    entry: RemoteEntry,
     cells: readonly VersionCell[],
     versions: readonly number[],
     bytes: number,
     now: number,
+    refreshAhead: number | undefined,
   ): void {
     if (this.memory === undefined || this.options.memory === false) return;
-    const until = Math.min(expiresAt, now + this.options.memory.maxTtlMs);
-    this.memory.set(key, new MemoryEntry(value, until, cells, versions), bytes);
+    const redis = this.options.redis;
+    const trustMs =
+      this.bus !== undefined && !this.bus.healthy && redis !== false && redis.bus !== false
+        ? Math.min(this.options.memory.maxTtlMs, redis.bus.unhealthyMemoryTtlMs)
+        : this.options.memory.maxTtlMs;
+    const refreshAt =
+      refreshAhead === undefined
+        ? Number.POSITIVE_INFINITY
+        : entry.createdAt + (entry.expiresAt - entry.createdAt) * refreshAhead;
+    this.memory.set(
+      key,
+      new MemoryEntry(
+        entry.value,
+        entry.createdAt,
+        Math.min(entry.expiresAt, now + trustMs),
+        entry.expiresAt,
+        entry.graceUntil,
+        cells,
+        versions,
+        refreshAt,
+      ),
+      bytes,
+    );
   }
 
   /**
@@ -87,19 +175,21 @@ export class CacheCore {
     key: string,
     counters: NamespaceCounters,
     tags: readonly string[] | undefined,
+    refreshAhead: number | undefined,
   ): Promise<RemoteRead> {
     const gateway = this.gateway;
     const cells = this.#cellsFor(scope, tags);
-    if (gateway === undefined)
-      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: false };
+    if (gateway === undefined) {
+      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: false, stale: undefined };
+    }
     try {
       // One MGET: the entry first, then its versions.
       const replies = await gateway.run('get', counters, (d) => d.mget([key, ...cells.map(keyOf)]));
       const raw = replies[0] ?? null;
       this.#observe(cells, replies.slice(1));
       const snapshot = cells.map(versionOf);
-      if (raw === null) return { found: false, cells, snapshot, redisFailed: false };
-      const value = await this.#accept(
+      if (raw === null) return { found: false, cells, snapshot, redisFailed: false, stale: undefined };
+      const judged = await this.#judge(
         scope,
         key,
         decodeEnvelope(raw),
@@ -107,13 +197,13 @@ export class CacheCore {
         cells,
         new Set(cells),
         counters,
+        refreshAhead,
       );
-      return value === REJECTED
-        ? { found: false, cells, snapshot, redisFailed: false }
-        : { found: true, value };
+      if (judged.fresh) return { found: true, ...judged.entry };
+      return { found: false, cells, snapshot, redisFailed: false, stale: judged.entry };
     } catch (error) {
       this.fallback(error, 'get', counters);
-      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: true };
+      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: true, stale: undefined };
     }
   }
 
@@ -122,6 +212,7 @@ export class CacheCore {
     scope: Scope,
     keys: readonly string[],
     counters: NamespaceCounters,
+    refreshAhead: number | undefined,
   ): Promise<Array<RemoteRead>> {
     const gateway = this.gateway;
     if (gateway === undefined || keys.length === 0) return keys.map(() => MISS_NO_VERSIONS);
@@ -131,26 +222,34 @@ export class CacheCore {
       const replies = await gateway.run('getMany', counters, (d) => d.mget([...keys, ...cells.map(keyOf)]));
       const raws = replies.slice(0, keys.length);
       this.#observe(cells, replies.slice(keys.length));
-      // null: no entry; undefined: bytes that are not an envelope (counted in #accept).
+      // null: no entry; undefined: bytes that are not an envelope (counted in #judge).
       const envelopes = raws.map((raw) => (raw === null || raw === undefined ? null : decodeEnvelope(raw)));
       const fresh = await this.#prefetchTags(scope, envelopes, counters);
       for (const cell of cells) fresh.add(cell);
+      const snapshot = cells.map(versionOf);
       const out: RemoteRead[] = [];
       for (let i = 0; i < keys.length; i++) {
         const envelope = envelopes[i];
-        const value =
-          envelope === null
-            ? REJECTED
-            : await this.#accept(
-                scope,
-                keys[i] as string,
-                envelope,
-                raws[i]?.length ?? 0,
-                cells,
-                fresh,
-                counters,
-              );
-        out.push(value === REJECTED ? MISS_NO_VERSIONS : { found: true, value });
+        if (envelope === null) {
+          out.push({ found: false, cells, snapshot, redisFailed: false, stale: undefined });
+          continue;
+        }
+        const bytes = raws[i]?.length ?? 0;
+        const judged = await this.#judge(
+          scope,
+          keys[i] as string,
+          envelope,
+          bytes,
+          cells,
+          fresh,
+          counters,
+          refreshAhead,
+        );
+        out.push(
+          judged.fresh
+            ? { found: true, ...judged.entry }
+            : { found: false, cells, snapshot, redisFailed: false, stale: judged.entry },
+        );
       }
       return out;
     } catch (error) {
@@ -168,18 +267,27 @@ export class CacheCore {
     scope: Scope,
     key: string,
     value: unknown,
-    ttlMs: number,
+    timing: { ttlMs: number; graceMs: number; refreshAhead: number | undefined },
     tags: readonly string[] | undefined,
     counters: NamespaceCounters,
     snapshot?: { cells: VersionCell[]; versions: number[] },
   ): Promise<PreparedWrite> {
     const tagList = tags ?? [];
+    const ttlMs = this.#jitter(timing.ttlMs);
+    const base = {
+      key,
+      value,
+      ttlMs,
+      graceMs: timing.graceMs,
+      tags: tagList,
+      refreshAhead: timing.refreshAhead,
+    };
     if (snapshot !== undefined && snapshot.cells.length > 0) {
-      return { key, value, ttlMs, tags: tagList, cells: snapshot.cells, versions: snapshot.versions };
+      return { ...base, cells: snapshot.cells, versions: snapshot.versions };
     }
     const cells = this.#cellsFor(scope, tags);
     await this.refreshUnknown(cells, counters);
-    return { key, value, ttlMs, tags: tagList, cells, versions: cells.map(versionOf) };
+    return { ...base, cells, versions: cells.map(versionOf) };
   }
 
   /** Reads from Redis the cells never read before (one MGET); failures leave them at 0. */
@@ -196,7 +304,8 @@ export class CacheCore {
 
   /**
    * Encodes and stores prepared writes in memory and, in one round trip, in Redis (a MULTI when
-   * `atomic`). Encoding errors are thrown before anything is stored; Redis errors fall back.
+   * `atomic`) together with the bus message that drops other instances' copies. Encoding errors
+   * are thrown before anything is stored; Redis errors fall back and the write is kept for replay.
    * With `awaitRedis` false the Redis write goes on in the background: used after a read that
    * found Redis failing, so one call never waits for two Redis timeouts.
    */
@@ -216,26 +325,33 @@ export class CacheCore {
           value: w.value,
           createdAt: now,
           expiresAt: now + w.ttlMs,
+          graceUntil: now + w.ttlMs + w.graceMs,
           scopeVersions: w.versions.slice(0, chainLength),
           tagVersions,
         },
         this.options.maxValueBytes,
         w.key,
       );
-      return { key: w.key, value, ttlMs: w.ttlMs };
+      // Redis keeps the entry through its grace period.
+      return { key: w.key, value, ttlMs: w.ttlMs + w.graceMs };
     });
-    for (let i = 0; i < writes.length; i++) {
-      const w = writes[i] as PreparedWrite;
+    writes.forEach((w, i) => {
+      const entry = {
+        value: w.value,
+        createdAt: now,
+        expiresAt: now + w.ttlMs,
+        graceUntil: now + w.ttlMs + w.graceMs,
+      };
       this.fillMemory(
         w.key,
-        w.value,
-        now + w.ttlMs,
+        entry,
         w.cells,
         w.versions,
         (encoded[i] as DriverWrite).value.length,
         now,
+        w.refreshAhead,
       );
-    }
+    });
     counters.sets += writes.length;
     if (this.gateway === undefined) return;
     const redisWrite = this.#writeRedis(encoded, counters, atomic);
@@ -249,33 +365,45 @@ export class CacheCore {
     atomic: boolean,
   ): Promise<void> {
     if (this.gateway === undefined) return;
+    const keys = encoded.map((w) => w.key);
+    const message = this.bus?.message(keys);
     try {
-      if (encoded.length === 1 && !atomic) {
-        const only = encoded[0] as DriverWrite;
-        await this.gateway.run('set', counters, (d) => d.set(only.key, only.value, only.ttlMs));
-      } else {
-        await this.gateway.run(atomic ? 'setAtomic' : 'setMany', counters, (d) => d.setMany(encoded, atomic));
-      }
+      await this.gateway.run(atomic ? 'setAtomic' : 'set', counters, (d) => {
+        const only = encoded.length === 1 && !atomic ? (encoded[0] as DriverWrite) : undefined;
+        const stored =
+          only !== undefined ? d.set(only.key, only.value, only.ttlMs) : d.setMany(encoded, atomic);
+        return Promise.all([stored, this.#publish(d, message)]);
+      });
+      this.#pendingWrites.settled(keys);
     } catch (error) {
       this.fallback(error, 'set', counters);
+      this.#pendingWrites.addWrites(encoded, Date.now());
+      this.#keepForPublish(keys);
     }
   }
 
-  /** Deletes keys from both tiers. */
+  /** Deletes keys from both tiers, and from other instances' memory over the bus. */
   async delete(keys: readonly string[], counters: NamespaceCounters): Promise<void> {
     for (const key of keys) this.memory?.delete(key);
     counters.deletes += keys.length;
     if (this.gateway === undefined) return;
+    const message = this.bus?.message(keys);
     try {
-      await this.gateway.run('delete', counters, (d) => d.unlink(keys));
+      await this.gateway.run('delete', counters, (d) =>
+        Promise.all([d.unlink(keys), this.#publish(d, message)]),
+      );
+      this.#pendingWrites.settled(keys);
     } catch (error) {
       this.fallback(error, 'delete', counters);
+      this.#pendingWrites.addDeletes(keys);
+      this.#keepForPublish(keys);
     }
   }
 
   /**
    * Bumps version counters: every entry recorded under the old versions becomes a miss. Applied
-   * locally at once; when Redis cannot be reached the bump is replayed once it can.
+   * locally at once and announced on the bus; when Redis cannot be reached the bump is replayed
+   * once it can.
    */
   async bump(cells: readonly VersionCell[], counters: NamespaceCounters): Promise<void> {
     if (this.gateway === undefined) {
@@ -283,12 +411,7 @@ export class CacheCore {
       return;
     }
     try {
-      const values = await this.gateway.run('bump', counters, (d) =>
-        d.incrBy(cells.map(keyOf), bumpIncrement()),
-      );
-      cells.forEach((cell, i) => {
-        this.versions.bumped(cell, values[i] as number);
-      });
+      await this.#bumpRemote(cells, counters, 'bump');
     } catch (error) {
       this.fallback(error, 'bump', counters);
       for (const cell of cells) {
@@ -298,30 +421,81 @@ export class CacheCore {
     }
   }
 
-  /** Called after each successful Redis call: replays bumps that failed earlier, once. */
+  async #bumpRemote(
+    cells: readonly VersionCell[],
+    counters: NamespaceCounters,
+    operation: string,
+  ): Promise<void> {
+    const gateway = this.gateway as RedisGateway;
+    const values = await gateway.run(operation, counters, (d) => d.incrBy(cells.map(keyOf), bumpIncrement()));
+    cells.forEach((cell, i) => {
+      this.versions.bumped(cell, values[i] as number);
+    });
+    const message = this.bus?.message(
+      [],
+      cells.map((cell, i) => [cell.key, values[i] as number] as const),
+    );
+    if (message !== undefined) {
+      // Best effort: a peer that misses it still reads the new version from Redis on its next read.
+      await gateway
+        .run('publish', counters, async (d) => this.#publish(d, message))
+        .catch((error: unknown) => {
+          this.fallback(error, 'publish', counters);
+        });
+    }
+  }
+
+  /**
+   * Called after each successful Redis call: replays, once at a time, what failed while Redis was
+   * unavailable: version bumps first (so replayed writes are judged against them), then writes,
+   * deletes and the bus messages other instances missed.
+   */
   onRedisSuccess(): void {
-    if (this.#pendingBumps === 0 || this.#replaying || this.gateway === undefined) return;
+    if (this.#replaying || this.gateway === undefined) return;
+    if (this.#pendingBumps === 0 && this.#pendingWrites.size === 0 && this.#pendingPublish.size === 0) return;
     this.#replaying = true;
-    const pending = this.versions.pending();
     const counters = this.stats.forNamespace('(root)');
-    this.gateway
-      .run('replayBumps', counters, (d) => d.incrBy(pending.map(keyOf), bumpIncrement()))
-      .then(
-        (values) => {
-          pending.forEach((cell, i) => {
-            this.versions.bumped(cell, values[i] as number);
-          });
-          this.#pendingBumps = Math.max(0, this.#pendingBumps - pending.length);
-          this.options.logger.info(
-            { count: pending.length },
-            'larder: replayed version bumps made while Redis was unavailable',
-          );
-        },
-        (error: unknown) => this.fallback(error, 'replayBumps', counters),
-      )
-      .finally(() => {
-        this.#replaying = false;
-      });
+    this.#track(
+      this.#replay(counters)
+        .catch((error: unknown) => this.fallback(error, 'replay', counters))
+        .finally(() => {
+          this.#replaying = false;
+        }),
+    );
+  }
+
+  async #replay(counters: NamespaceCounters): Promise<void> {
+    const gateway = this.gateway as RedisGateway;
+    const bumps = this.versions.pending();
+    if (bumps.length > 0) {
+      await this.#bumpRemote(bumps, counters, 'replayBumps');
+      this.#pendingBumps = Math.max(0, this.#pendingBumps - bumps.length);
+    }
+    // Entries written under a local marker (a bump not yet in Redis) match nothing: skip them.
+    const { writes, deletes } = this.#pendingWrites.drain(Date.now());
+    const toPublish = [...this.#pendingPublish];
+    this.#pendingPublish.clear();
+    try {
+      await gateway.run('replay', counters, (d) =>
+        Promise.all([
+          writes.length > 0 ? d.setMany(writes, false) : undefined,
+          deletes.length > 0 ? d.unlink(deletes) : undefined,
+          this.#publish(d, this.bus?.message(toPublish)),
+        ]),
+      );
+    } catch (error) {
+      this.#pendingWrites.addWrites(writes, Date.now());
+      this.#pendingWrites.addDeletes(deletes);
+      this.#keepForPublish(toPublish);
+      throw error;
+    }
+    if (writes.length + deletes.length + bumps.length > 0) {
+      this.events.emit('replayed', { writes: writes.length, deletes: deletes.length, bumps: bumps.length });
+      this.options.logger.info(
+        { writes: writes.length, deletes: deletes.length, bumps: bumps.length },
+        'larder: replayed what failed while Redis was unavailable',
+      );
+    }
   }
 
   /** Frees a cleared scope's entries in the background: SCAN + UNLINK in pages, never KEYS. */
@@ -345,7 +519,7 @@ export class CacheCore {
       this.events.emit('reclaimed', { scope: scope.path, keys: unlinked });
     })().catch((error: unknown) => {
       // Reclamation is an optimisation: the bump already made the entries misses, and their TTL
-      // frees them anyway. Log and count, do not fail anything.
+      // frees them anyway. Log, do not fail anything.
       this.options.logger.warn(
         { scope: scope.path, err: String(error) },
         'larder: reclaim after clear() stopped',
@@ -355,12 +529,19 @@ export class CacheCore {
   }
 
   /** Keeps a background task until it settles, so `close()` can wait for it. */
-  #track(task: Promise<void>): void {
-    const settled = task
-      .catch((error: unknown) => {
-        // Background work has no caller to tell; the failure is logged and the task dropped.
-        this.options.logger.error({ err: String(error) }, 'larder: background task failed');
-      })
+  track(task: Promise<unknown>): void {
+    this.#track(task);
+  }
+
+  #track(task: Promise<unknown>): void {
+    const settled: Promise<void> = task
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          // Background work has no caller to tell; the failure is logged and the task dropped.
+          this.options.logger.error({ err: String(error) }, 'larder: background task failed');
+        },
+      )
       .finally(() => this.#background.delete(settled));
     this.#background.add(settled);
   }
@@ -375,10 +556,33 @@ export class CacheCore {
 
   async close(): Promise<void> {
     this.#closed = true;
+    await this.bus?.close();
     await Promise.allSettled([...this.#background]);
     this.inflight.clear();
     this.memory?.clear();
     this.versions.clear();
+  }
+
+  #publish(driver: RedisDriver, message: string | undefined): Promise<void> | undefined {
+    return message === undefined || this.bus === undefined
+      ? undefined
+      : driver.publish(this.bus.channel, message);
+  }
+
+  #keepForPublish(keys: readonly string[]): void {
+    if (this.bus === undefined) return;
+    for (const key of keys) this.#pendingPublish.add(key);
+    // Past the write queue's bound, peers flush on their own bus reconnection anyway.
+    if (
+      this.#pendingPublish.size > (this.options.redis === false ? 0 : this.options.redis.maxPendingWrites)
+    ) {
+      this.#pendingPublish.clear();
+    }
+  }
+
+  #jitter(ttlMs: number): number {
+    const jitter = this.options.ttlJitter;
+    return jitter === 0 ? ttlMs : Math.max(1, Math.round(ttlMs * (1 - Math.random() * jitter)));
   }
 
   #cellsFor(scope: Scope, tags: readonly string[] | undefined): VersionCell[] {
@@ -409,11 +613,12 @@ export class CacheCore {
   }
 
   /**
-   * Decodes and judges a stored entry against current versions; on success fills the memory tier.
-   * Versions are compared only with values read in this same read (`fresh`): tag versions not read
-   * with the entry are read now, in a second round trip, never taken from an older read.
+   * Decodes and judges a stored entry against current versions: `fresh` (and put in memory),
+   * stale (expired but within grace: returned for fail-safe, not put in memory) or rejected
+   * (`entry` undefined). Versions are compared only with values read in this same read (`fresh`
+   * cells): tag versions not read with the entry are read now, never taken from an older read.
    */
-  async #accept(
+  async #judge(
     scope: Scope,
     key: string,
     envelope: Envelope | undefined,
@@ -421,7 +626,9 @@ export class CacheCore {
     chainAndTags: readonly VersionCell[],
     fresh: ReadonlySet<VersionCell>,
     counters: NamespaceCounters,
-  ): Promise<unknown> {
+    refreshAhead: number | undefined,
+  ): Promise<{ fresh: true; entry: RemoteEntry } | { fresh: false; entry: RemoteEntry | undefined }> {
+    const rejected = { fresh: false as const, entry: undefined };
     if (envelope === undefined) {
       counters.decodeErrors += 1;
       this.events.emit('decode:error', { key, namespace: counters.name, message: 'not a Larder envelope' });
@@ -429,40 +636,45 @@ export class CacheCore {
         { key, namespace: counters.name },
         'larder: undecodable value treated as a miss',
       );
-      return REJECTED;
+      return rejected;
     }
     const now = Date.now();
-    if (envelope.expiresAt <= now) return REJECTED;
+    if (envelope.graceUntil <= now) return rejected;
     const chain = scope.chain.length;
-    if (envelope.scopeVersions.length !== chain) return REJECTED;
+    if (envelope.scopeVersions.length !== chain) return rejected;
     for (let i = 0; i < chain; i++) {
-      if ((chainAndTags[i] as VersionCell).value !== envelope.scopeVersions[i]) return REJECTED;
+      if ((chainAndTags[i] as VersionCell).value !== envelope.scopeVersions[i]) return rejected;
     }
     const cells = chainAndTags.slice(0, chain);
     const versions = [...envelope.scopeVersions];
     const tags = Object.entries(envelope.tagVersions ?? {});
     if (tags.length > 0) {
       const tagCells = tags.map(([tag]) => this.versions.tag(scope, tag));
-      const stale = tagCells.filter((c) => !fresh.has(c));
-      if (stale.length > 0 && this.gateway !== undefined) {
-        const remote = await this.gateway.run('tagVersions', counters, (d) => d.mget(stale.map(keyOf)));
-        this.#observe(stale, remote);
+      const unread = tagCells.filter((c) => !fresh.has(c));
+      if (unread.length > 0 && this.gateway !== undefined) {
+        const remote = await this.gateway.run('tagVersions', counters, (d) => d.mget(unread.map(keyOf)));
+        this.#observe(unread, remote);
       }
       for (let i = 0; i < tags.length; i++) {
         const cell = tagCells[i] as VersionCell;
         const recorded = (tags[i] as [string, number])[1];
-        if (cell.value !== recorded) return REJECTED;
+        if (cell.value !== recorded) return rejected;
         cells.push(cell);
         versions.push(recorded);
       }
     }
+    const entry: RemoteEntry = {
+      value: envelope.value,
+      createdAt: envelope.createdAt,
+      expiresAt: envelope.expiresAt,
+      graceUntil: envelope.graceUntil,
+    };
+    if (envelope.expiresAt <= now) return { fresh: false as const, entry };
     counters.hitsRedis += 1;
-    this.fillMemory(key, envelope.value, envelope.expiresAt, cells, versions, rawBytes, now);
-    return envelope.value;
+    this.fillMemory(key, entry, cells, versions, rawBytes, now, refreshAhead);
+    return { fresh: true as const, entry };
   }
 }
-
-const REJECTED = Symbol('rejected');
 
 function keyOf(cell: VersionCell): string {
   return cell.key;

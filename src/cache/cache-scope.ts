@@ -4,6 +4,15 @@ import type { Scope } from '../keys/scope.js';
 import { type Duration, ttlOption } from '../options/duration.js';
 import type { NamespaceCounters } from '../telemetry/stats.js';
 import type { CacheCore, PreparedWrite } from './cache-core.js';
+import {
+  type Loader,
+  type LoadRequest,
+  type LoadSettings,
+  loadThrough,
+  refreshInBackground,
+} from './load-flow.js';
+
+export type { Loader } from './load-flow.js';
 
 /** Options of a write. */
 export type SetOptions = {
@@ -11,19 +20,33 @@ export type SetOptions = {
   ttl?: Duration;
   /** Tags for {@link CacheScope.deleteByTag}, scoped like keys to this view. */
   tags?: readonly string[];
+  /** How long past `ttl` the value may be served when a loader fails. @default the cache's `grace` */
+  grace?: Duration;
 };
 
-/** Options of {@link CacheScope.getOrSet}. */
+/** Options of {@link CacheScope.getOrSet}; each defaults to the cache option of the same name. */
 export type GetOrSetOptions = SetOptions & {
-  /** TTL when the loader returns `null` or `undefined`; `0` does not cache "not found". @default the cache's `negativeTtl` */
+  /** TTL when the loader returns `null` or `undefined`; `0` does not cache "not found". */
   negativeTtl?: Duration;
+  /** After a failed load answered with a stale value, how long before trying the loader again. */
+  graceBackoff?: Duration;
+  /** Loader timeouts: `soft` serves stale and lets the loader finish; `hard` gives up. */
+  loaderTimeout?: { soft?: Duration; hard?: Duration };
+  /** Refresh-ahead fraction of the TTL (0 < f < 1). */
+  refreshAhead?: number;
+  /** Take the distributed lock on a miss (when the cache has `redis.distributedLock`). @default true */
+  lock?: boolean;
 };
 
 /** One entry of {@link CacheScope.setMany}. */
 export type SetManyEntry = { key: string; value: unknown } & SetOptions;
 
-/** A function that produces the value on a miss. */
-export type Loader<T> = () => T | Promise<T>;
+/**
+ * A batch loader for {@link CacheScope.getOrSetMany}: given the keys that missed, returns their
+ * values in the same order (an array) or by key (a `Map`); a missing or `null`/`undefined` value
+ * is cached as "not found".
+ */
+export type BatchLoader<T> = (keys: string[]) => Promise<ReadonlyArray<T> | ReadonlyMap<string, T>>;
 
 /**
  * A view of the cache bound to one scope: the root, a namespace, a tenant, or any nesting of them.
@@ -66,10 +89,12 @@ export class CacheScope {
 
   /**
    * Returns the cached value, or runs `loader`, caches its result and returns it. Concurrent calls
-   * for one key in this process share one loader call. Results `null`/`undefined` are cached for
-   * `negativeTtl`. Redis failures never reach the caller: without Redis the loader's value is
-   * served and kept in memory.
-   * @throws LarderError `E_LOADER_FAILED` (with the loader's error as `cause`), or an input error.
+   * for one key in this process share one loader call (and, with `redis.distributedLock`, across
+   * processes). Results `null`/`undefined` are cached for `negativeTtl`. Redis failures never
+   * reach the caller: without Redis the loader's value is served and kept in memory. With `grace`,
+   * a stale value is served when the loader fails or is slow.
+   * @throws LarderError `E_LOADER_FAILED` (the loader's error is the `cause`), `E_LOADER_TIMEOUT`,
+   * or an input error.
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     let redisKey: string;
@@ -78,17 +103,100 @@ export class CacheScope {
     } catch (error) {
       return Promise.reject(error);
     }
-    // Hot path: a memory hit is a map lookup and a version comparison, with no await.
-    const entry = this.core.memory?.get(redisKey, Date.now());
+    // Hot path: a memory hit is a map lookup and a few comparisons, with no await.
+    const now = Date.now();
+    const entry = this.core.memory?.get(redisKey, now);
     if (entry !== undefined) {
-      this.#counters.hitsMemory++;
+      if (entry.stale) this.#counters.staleServed++;
+      else this.#counters.hitsMemory++;
+      if (now >= entry.refreshAt) {
+        entry.refreshAt = Number.POSITIVE_INFINITY; // one refresh per entry
+        this.#refresh(redisKey, loader, options, entry.createdAt);
+      }
       return Promise.resolve(entry.value as T);
     }
     const inflight = this.core.inflight.get(redisKey);
     if (inflight !== undefined) return inflight as Promise<T>;
-    const load = this.#load(redisKey, loader, options).finally(() => this.core.inflight.delete(redisKey));
-    this.core.inflight.set(redisKey, load);
-    return load;
+    let load: Promise<T>;
+    try {
+      load = loadThrough(this.#loadRequest(redisKey, loader, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const shared = load.finally(() => this.core.inflight.delete(redisKey));
+    this.core.inflight.set(redisKey, shared);
+    return shared;
+  }
+
+  /**
+   * `getOrSet` for many keys at once: memory first, one MGET for the rest, one `batchLoader` call
+   * for what is still missing (keys already loading in this process are awaited, not reloaded),
+   * and one pipelined write. Returns values in the order of `keys`.
+   * @throws LarderError `E_LOADER_FAILED` when the batch loader fails (every missing key fails).
+   */
+  async getOrSetMany<T>(
+    keys: readonly string[],
+    batchLoader: BatchLoader<T>,
+    options?: SetOptions & { negativeTtl?: Duration },
+  ): Promise<T[]> {
+    const redisKeys = keys.map((k) => this.#key(k));
+    const settings = this.#settings(options);
+    this.core.assertOpen();
+    const now = Date.now();
+    const out: T[] = new Array(keys.length);
+    const pending: Array<Promise<void>> = [];
+    const toRead: number[] = [];
+    redisKeys.forEach((redisKey, i) => {
+      const entry = this.core.memory?.get(redisKey, now);
+      if (entry !== undefined) {
+        this.#counters.hitsMemory++;
+        out[i] = entry.value as T;
+        return;
+      }
+      const inflight = this.core.inflight.get(redisKey);
+      if (inflight !== undefined) pending.push(inflight.then((v) => void (out[i] = v as T)));
+      else toRead.push(i);
+    });
+    // A key repeated in the request is read and loaded once, at its first occurrence.
+    const firstIndex = new Map<string, number>();
+    for (const i of toRead)
+      if (!firstIndex.has(redisKeys[i] as string)) firstIndex.set(redisKeys[i] as string, i);
+    const unique = [...firstIndex.values()];
+    const reads = await this.core.readRemoteMany(
+      this.scope,
+      unique.map((i) => redisKeys[i] as string),
+      this.#counters,
+      undefined,
+    );
+    const toLoad: Array<{ index: number; read: (typeof reads)[number] & { found: false } }> = [];
+    reads.forEach((read, j) => {
+      const index = unique[j] as number;
+      if (read.found) out[index] = read.value as T;
+      else toLoad.push({ index, read });
+    });
+    if (toLoad.length > 0) {
+      const loaded = this.#loadBatch(toLoad, redisKeys, keys, batchLoader, settings);
+      for (const { index } of toLoad) {
+        const redisKey = redisKeys[index] as string;
+        const one = loaded.then((values) => values.get(redisKey) as T);
+        this.core.inflight.set(redisKey, one);
+        void one.then(
+          () => this.core.inflight.delete(redisKey),
+          () => this.core.inflight.delete(redisKey),
+        );
+      }
+      pending.push(
+        loaded.then((values) => {
+          for (const { index } of toLoad) out[index] = values.get(redisKeys[index] as string) as T;
+        }),
+      );
+    }
+    await Promise.all(pending);
+    // Repeated keys take the value of their first occurrence.
+    redisKeys.forEach((redisKey, i) => {
+      if (!(i in out)) out[i] = out[redisKeys.indexOf(redisKey)] as T;
+    });
+    return out;
   }
 
   /** The cached value, or `undefined` on a miss. Redis failures count as misses. */
@@ -100,18 +208,18 @@ export class CacheScope {
       return entry.value as T;
     }
     this.core.assertOpen();
-    const read = await this.core.readRemote(this.scope, redisKey, this.#counters, undefined);
+    const read = await this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined);
     if (read.found) return read.value as T;
     this.#counters.misses++;
     return undefined;
   }
 
-  /** Whether an entry (including a cached "not found") exists. */
+  /** Whether a fresh entry (including a cached "not found") exists. */
   async has(key: string): Promise<boolean> {
     const redisKey = this.#key(key);
     if (this.core.memory?.get(redisKey, Date.now()) !== undefined) return true;
     this.core.assertOpen();
-    return (await this.core.readRemote(this.scope, redisKey, this.#counters, undefined)).found;
+    return (await this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined)).found;
   }
 
   /**
@@ -137,6 +245,7 @@ export class CacheScope {
       this.scope,
       missing.map((i) => redisKeys[i] as string),
       this.#counters,
+      undefined,
     );
     reads.forEach((read, j) => {
       if (read.found) out[missing[j] as number] = read.value as T;
@@ -146,13 +255,13 @@ export class CacheScope {
   }
 
   /**
-   * Stores a value in both tiers. Redis failures do not throw: the value stays in memory and a
-   * `fallback` event is emitted.
+   * Stores a value in both tiers. Redis failures do not throw: the value stays in memory, a
+   * `fallback` event is emitted, and the write is replayed when Redis answers again.
    * @throws LarderError `E_INVALID_VALUE` for `undefined` or values JSON cannot represent,
    * `E_VALUE_TOO_LARGE`, `E_INVALID_TTL`, `E_INVALID_TAG`, `E_INVALID_KEY`.
    */
   async set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
-    const write = await this.#prepare(key, value, options?.ttl, options?.tags);
+    const write = await this.#prepare(key, value, options);
     await this.core.write(this.scope, [write], this.#counters, false);
   }
 
@@ -161,11 +270,11 @@ export class CacheScope {
    * one MULTI/EXEC, so readers see all or none (on a cluster, keys must share a slot).
    */
   async setMany(entries: ReadonlyArray<SetManyEntry>, options?: { atomic?: boolean }): Promise<void> {
-    const writes = await Promise.all(entries.map((e) => this.#prepare(e.key, e.value, e.ttl, e.tags)));
+    const writes = await Promise.all(entries.map((e) => this.#prepare(e.key, e.value, e)));
     await this.core.write(this.scope, writes, this.#counters, options?.atomic === true);
   }
 
-  /** Removes entries from both tiers. */
+  /** Removes entries from both tiers (and from other instances' memory, over the bus). */
   async delete(...keys: string[]): Promise<void> {
     const redisKeys = keys.map((k) => this.#key(k));
     this.core.assertOpen();
@@ -197,61 +306,131 @@ export class CacheScope {
     if (options?.reclaim !== false) this.core.reclaim(this.scope, this.#counters);
   }
 
-  async #load<T>(redisKey: string, loader: Loader<T>, options: GetOrSetOptions | undefined): Promise<T> {
-    this.core.assertOpen();
-    const tags = options?.tags;
-    tags?.forEach(validateTag);
-    const ttlMs = options?.ttl === undefined ? this.core.options.defaultTtlMs : ttlOption(options.ttl, 'ttl');
-    const negativeTtlMs =
-      options?.negativeTtl === undefined
-        ? this.core.options.negativeTtlMs
-        : ttlOption(options.negativeTtl, 'negativeTtl', true);
-
-    const read = await this.core.readRemote(this.scope, redisKey, this.#counters, tags);
-    if (read.found) return read.value as T;
-    this.#counters.misses++;
-    this.#counters.loaderCalls++;
-    const startedAt = performance.now();
-    let value: T;
+  #refresh<T>(
+    redisKey: string,
+    loader: Loader<T>,
+    options: GetOrSetOptions | undefined,
+    createdAt: number,
+  ): void {
     try {
-      value = await loader();
+      refreshInBackground(this.#loadRequest(redisKey, loader, options), createdAt);
+    } catch {
+      // Invalid per-call options surface on the next miss, where a caller can receive the error.
+    }
+  }
+
+  #loadRequest<T>(redisKey: string, loader: Loader<T>, options: GetOrSetOptions | undefined): LoadRequest<T> {
+    return {
+      core: this.core,
+      scope: this.scope,
+      counters: this.#counters,
+      redisKey,
+      loader,
+      settings: this.#settings(options),
+    };
+  }
+
+  /** Per-call options over the cache defaults, validated. */
+  #settings(options: GetOrSetOptions | undefined): LoadSettings {
+    const defaults = this.core.options;
+    options?.tags?.forEach(validateTag);
+    const refreshAhead = options?.refreshAhead ?? defaults.refreshAhead;
+    if (refreshAhead !== undefined && !(refreshAhead > 0 && refreshAhead < 1)) {
+      throw new LarderError(
+        ErrorCode.InvalidTtl,
+        `Expected \`refreshAhead\` to be a fraction between 0 and 1 (exclusive), got ${describe(refreshAhead)}`,
+        { option: 'refreshAhead', value: refreshAhead },
+      );
+    }
+    return {
+      ttlMs: options?.ttl === undefined ? defaults.defaultTtlMs : ttlOption(options.ttl, 'ttl'),
+      negativeTtlMs:
+        options?.negativeTtl === undefined
+          ? defaults.negativeTtlMs
+          : ttlOption(options.negativeTtl, 'negativeTtl', true),
+      graceMs: options?.grace === undefined ? defaults.graceMs : ttlOption(options.grace, 'grace', true),
+      graceBackoffMs:
+        options?.graceBackoff === undefined
+          ? defaults.graceBackoffMs
+          : ttlOption(options.graceBackoff, 'graceBackoff'),
+      softTimeoutMs:
+        options?.loaderTimeout?.soft === undefined
+          ? defaults.loaderSoftTimeoutMs
+          : ttlOption(options.loaderTimeout.soft, 'loaderTimeout.soft'),
+      hardTimeoutMs:
+        options?.loaderTimeout?.hard === undefined
+          ? defaults.loaderHardTimeoutMs
+          : ttlOption(options.loaderTimeout.hard, 'loaderTimeout.hard'),
+      refreshAhead,
+      tags: options?.tags,
+      lock: options?.lock !== false,
+    };
+  }
+
+  /** Loads the misses of a `getOrSetMany` with one batch loader call and one pipelined write. */
+  async #loadBatch<T>(
+    toLoad: ReadonlyArray<{
+      index: number;
+      read: { cells: PreparedWrite['cells']; snapshot: number[]; redisFailed: boolean };
+    }>,
+    redisKeys: readonly string[],
+    keys: readonly string[],
+    batchLoader: BatchLoader<T>,
+    settings: LoadSettings,
+  ): Promise<Map<string, T>> {
+    const counters = this.#counters;
+    const userKeys = toLoad.map(({ index }) => keys[index] as string);
+    counters.misses += toLoad.length;
+    counters.loaderCalls++;
+    const startedAt = performance.now();
+    let loaded: ReadonlyArray<T> | ReadonlyMap<string, T>;
+    try {
+      loaded = await batchLoader(userKeys);
     } catch (error) {
-      this.#counters.loaderErrors++;
-      this.core.events.emit('loader:error', { key: redisKey, namespace: this.#counters.name, error });
+      counters.loaderErrors++;
+      this.core.events.emit('loader:error', {
+        key: redisKeys[toLoad[0]?.index ?? 0] ?? '',
+        namespace: counters.name,
+        error,
+      });
       throw new LarderError(
         ErrorCode.LoaderFailed,
-        `The loader for key ${describe(redisKey)} failed: ${String((error as Error)?.message ?? error)}`,
-        { key: redisKey },
+        `The batch loader for ${userKeys.length} keys failed: ${String((error as Error)?.message ?? error)}`,
+        { keys: userKeys },
         error,
       );
     }
-    this.#counters.loaderLatency.recordSince(startedAt);
-    const negative = value === null || value === undefined;
-    const entryTtl = negative ? negativeTtlMs : ttlMs;
-    if (entryTtl > 0 && !this.core.closed) {
-      const write = await this.core.prepareWrite(
-        this.scope,
-        redisKey,
-        value,
-        entryTtl,
-        tags,
-        this.#counters,
-        {
-          cells: read.cells,
-          versions: read.snapshot,
-        },
+    counters.loaderLatency.recordSince(startedAt);
+    const values = new Map<string, T>();
+    const writes: PreparedWrite[] = [];
+    for (const [j, { index, read }] of toLoad.entries()) {
+      const userKey = keys[index] as string;
+      const value = (isMap(loaded) ? loaded.get(userKey) : loaded[j]) as T;
+      const redisKey = redisKeys[index] as string;
+      values.set(redisKey, value);
+      const negative = value === null || value === undefined;
+      const ttlMs = negative ? settings.negativeTtlMs : settings.ttlMs;
+      if (ttlMs === 0) continue;
+      writes.push(
+        await this.core.prepareWrite(
+          this.scope,
+          redisKey,
+          value,
+          { ttlMs, graceMs: negative ? 0 : settings.graceMs, refreshAhead: settings.refreshAhead },
+          settings.tags,
+          counters,
+          { cells: read.cells, versions: read.snapshot },
+        ),
       );
-      await this.core.write(this.scope, [write], this.#counters, false, !read.redisFailed);
     }
-    return value;
+    if (writes.length > 0) {
+      const redisFailed = toLoad.some(({ read }) => read.redisFailed);
+      await this.core.write(this.scope, writes, counters, false, !redisFailed);
+    }
+    return values;
   }
 
-  #prepare(
-    key: string,
-    value: unknown,
-    ttl: Duration | undefined,
-    tags: readonly string[] | undefined,
-  ): Promise<PreparedWrite> {
+  #prepare(key: string, value: unknown, options: SetOptions | undefined): Promise<PreparedWrite> {
     const redisKey = this.#key(key);
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
       throw new LarderError(
@@ -260,10 +439,15 @@ export class CacheScope {
         { key },
       );
     }
-    tags?.forEach(validateTag);
-    const ttlMs = ttl === undefined ? this.core.options.defaultTtlMs : ttlOption(ttl, 'ttl');
+    options?.tags?.forEach(validateTag);
+    const defaults = this.core.options;
+    const timing = {
+      ttlMs: options?.ttl === undefined ? defaults.defaultTtlMs : ttlOption(options.ttl, 'ttl'),
+      graceMs: options?.grace === undefined ? defaults.graceMs : ttlOption(options.grace, 'grace', true),
+      refreshAhead: undefined,
+    };
     this.core.assertOpen();
-    return this.core.prepareWrite(this.scope, redisKey, value, ttlMs, tags, this.#counters);
+    return this.core.prepareWrite(this.scope, redisKey, value, timing, options?.tags, this.#counters);
   }
 
   /** Validates a key and builds its Redis key. */
@@ -279,12 +463,18 @@ export class CacheScope {
   }
 }
 
+function isMap<T>(value: ReadonlyArray<T> | ReadonlyMap<string, T>): value is ReadonlyMap<string, T> {
+  return value instanceof Map;
+}
+
 function validateTag(tag: unknown): void {
   if (typeof tag !== 'string' || tag.length === 0 || tag.length > 256) {
     throw new LarderError(
       ErrorCode.InvalidTag,
       `Expected a tag of 1 to 256 characters, got ${describe(tag)}`,
-      { tag },
+      {
+        tag,
+      },
     );
   }
 }

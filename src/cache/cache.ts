@@ -10,7 +10,16 @@ import { CacheScope } from './cache-scope.js';
 /** A snapshot of the cache's counters. See `docs/observability.md`. */
 export type CacheStats = ReturnType<CacheCore['stats']['snapshot']> & {
   memory: { enabled: boolean; entries: number; bytes: number };
-  redis: { enabled: boolean; ready: boolean; circuit: CircuitState | 'disabled'; pendingCommands: number };
+  redis: {
+    enabled: boolean;
+    ready: boolean;
+    circuit: CircuitState | 'disabled';
+    pendingCommands: number;
+    /** Writes and deletes kept while Redis was unavailable, waiting to be replayed. */
+    pendingWrites: number;
+    /** The L1 coherence bus: `up`, `down`, or `off` (disabled, no memory tier, or a driver without pub/sub). */
+    bus: 'up' | 'down' | 'off';
+  };
   namespaces: Record<string, NamespaceStats>;
 };
 
@@ -68,6 +77,8 @@ export class Cache extends CacheScope implements AsyncDisposable {
         ready: gateway?.driver.isReady ?? false,
         circuit: gateway?.breaker.state ?? 'disabled',
         pendingCommands: gateway?.pending ?? 0,
+        pendingWrites: this.core.pendingWrites,
+        bus: this.core.bus === undefined ? 'off' : this.core.bus.healthy ? 'up' : 'down',
       },
     };
   }

@@ -35,15 +35,16 @@ export function createCache(options: CacheOptions = {}): Cache {
       : new MemoryTier(resolved.memory.maxEntries, resolved.memory.maxBytes);
   const versions = new VersionRegistry(MAX_VERSION_CELLS);
   const stats = new StatsRegistry(resolved.maxNamespaces);
+  const root = Scope.root(resolved.prefix);
 
   // The gateway reports successes to the core (to replay failed bumps); calls start after both exist.
   const gateway = createGateway(resolved, events, () => core.onRedisSuccess());
-  const core = new CacheCore(resolved, memory, gateway, versions, stats, events);
+  const core = new CacheCore(resolved, memory, gateway, versions, stats, events, `${root.base}:bus`);
   const driverOwned = resolved.redis !== false && resolved.redis.source.kind !== 'client';
   if (gateway === undefined) logger.info({}, 'larder: Redis tier off, memory only');
   else
     logger.info({ driver: gateway.driver.name, endpoint: gateway.driver.endpoint }, 'larder: cache created');
-  return new Cache(core, Scope.root(resolved.prefix), driverOwned);
+  return new Cache(core, root, driverOwned);
 }
 
 function createGateway(

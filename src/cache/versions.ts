@@ -62,6 +62,15 @@ export class VersionRegistry {
     cell.known = true;
   }
 
+  /** Applies a value announced on the bus, to a cell this process already tracks. */
+  observeIfKnown(key: string, value: number): void {
+    const cell = this.#cells.peek(key);
+    if (cell !== undefined && !cell.pendingBump) {
+      cell.value = value;
+      cell.known = true;
+    }
+  }
+
   /**
    * Bumps a cell in this process only: local entries stop matching at once. `pending` marks a bump
    * that failed to reach Redis and must be replayed there (memory-only caches pass `false`).

@@ -3,15 +3,18 @@ import { describe, ErrorCode, LarderError } from '../errors.js';
 /**
  * What Larder stores in Redis for an entry: the value with the metadata needed to judge it on read.
  * Serialized as JSON with short field names:
- * `{"c":createdAt,"e":expiresAt,"s":[scope versions],"t":{tag:version},"v":value}`.
+ * `{"c":createdAt,"e":expiresAt,"g":graceUntil,"s":[scope versions],"t":{tag:version},"v":value}`
+ * (`g` only when there is a grace period).
  * `v` is absent when the cached value is `undefined` (a cached "not found").
  */
 export type Envelope = {
   value: unknown;
   /** Epoch milliseconds when the value was produced. */
   createdAt: number;
-  /** Epoch milliseconds after which the entry is a miss. */
+  /** Epoch milliseconds after which the entry is stale. */
   expiresAt: number;
+  /** Epoch milliseconds until which a stale entry may still be served when its loader fails (≥ `expiresAt`). */
+  graceUntil: number;
   /** Versions of the entry's scope chain (root first) when it was written. */
   scopeVersions: readonly number[];
   /** Versions of the entry's tags when it was written. */
@@ -29,6 +32,7 @@ export function encodeEnvelope(envelope: Envelope, maxBytes: number, key: string
     encoded = JSON.stringify({
       c: envelope.createdAt,
       e: envelope.expiresAt,
+      g: envelope.graceUntil > envelope.expiresAt ? envelope.graceUntil : undefined,
       s: envelope.scopeVersions,
       t: envelope.tagVersions,
       v: envelope.value,
@@ -64,7 +68,8 @@ export function decodeEnvelope(raw: string): Envelope | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { c, e, s, t, v } = parsed as Record<string, unknown>;
+  const { c, e, g, s, t, v } = parsed as Record<string, unknown>;
+  if (g !== undefined && typeof g !== 'number') return undefined;
   if (typeof c !== 'number' || typeof e !== 'number' || !Array.isArray(s) || !s.every(isVersion))
     return undefined;
   if (t !== undefined && (typeof t !== 'object' || t === null || !Object.values(t).every(isVersion)))
@@ -73,6 +78,7 @@ export function decodeEnvelope(raw: string): Envelope | undefined {
     value: v,
     createdAt: c,
     expiresAt: e,
+    graceUntil: g ?? e,
     scopeVersions: s as number[],
     tagVersions: t as Record<string, number> | undefined,
   };

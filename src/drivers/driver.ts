@@ -48,10 +48,12 @@ export interface RedisDriver {
   deleteIfEquals(key: string, value: string): Promise<boolean>;
   publish(channel: string, message: string): Promise<void>;
   /**
-   * Subscribes to `channel` on a dedicated connection the driver opens and owns. Optional: a
-   * driver without pub/sub (e.g. a REST client) leaves it out, and features that need it are off.
+   * Subscribes to `channel` on a dedicated connection the driver opens and owns. Returns at once:
+   * connecting (and reconnecting) happens in the background and is reported through `listener`;
+   * `close()` stops it at any point. Optional: a driver without pub/sub (e.g. a REST client)
+   * leaves it out, and features that need it are off.
    */
-  subscribe?(channel: string, listener: SubscriptionListener): Promise<Subscription>;
+  subscribe?(channel: string, listener: SubscriptionListener): Subscription;
   /** One SCAN page. */
   scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: string[] }>;
   ping(): Promise<void>;

@@ -114,7 +114,10 @@ function wrapNodeRedisClient(
       return replies.map(Number);
     },
     async setIfAbsent(key, value, ttlMs) {
-      const reply = await client.set(key, value, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } });
+      const reply = await client.set(key, value, {
+        condition: 'NX',
+        expiration: { type: 'PX', value: ttlMs },
+      });
       return reply !== null;
     },
     async deleteIfEquals(key, value) {
@@ -123,17 +126,32 @@ function wrapNodeRedisClient(
     async publish(channel, message) {
       await client.publish(channel, message);
     },
-    async subscribe(channel, listener) {
+    subscribe(channel, listener) {
       // A subscribed connection can run nothing else: it gets its own, closed with the subscription.
       const subscriber = client.duplicate();
-      subscriber.on('error', (error: unknown) => listener.down(redactText(String((error as Error)?.message ?? error))));
-      await subscriber.connect();
-      await subscriber.subscribe(channel, (message: string) => listener.message(message));
+      let subscribed = false;
+      let closed = false;
+      subscriber.on('error', (error: unknown) => {
+        if (!closed) listener.down(redactText(String((error as Error)?.message ?? error)));
+      });
       // node-redis re-subscribes by itself after a reconnection, then emits 'ready' again.
-      subscriber.on('ready', () => listener.up());
-      listener.up();
+      subscriber.on('ready', () => {
+        if (subscribed && !closed) listener.up();
+      });
+      // connect() keeps retrying until Redis answers (or the subscription is closed).
+      void (async () => {
+        try {
+          await subscriber.connect();
+          await subscriber.subscribe(channel, (message: string) => listener.message(message));
+          subscribed = true;
+          if (!closed) listener.up();
+        } catch (error) {
+          if (!closed) listener.down(redactText(String((error as Error)?.message ?? error)));
+        }
+      })();
       return {
         async close() {
+          closed = true;
           if (subscriber.isOpen) subscriber.destroy();
         },
       };
@@ -154,7 +172,8 @@ function wrapNodeRedisClient(
 }
 
 // Compare-and-delete, so a lock is released only by its holder (the token is the value).
-const DELETE_IF_EQUALS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const DELETE_IF_EQUALS =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 function asString(reply: unknown): string | null {
   if (reply === null || reply === undefined) return null;

@@ -8,6 +8,7 @@ import { escapeSegment } from './escape.js';
  * <prefix>:<format>:d<scope>:<key>    an entry           larder:1:d:kpi:@acme:revenue
  * <prefix>:<format>:s<scope>          a scope's version  larder:1:s:kpi:@acme
  * <prefix>:<format>:t<scope>:<tag>    a tag's version    larder:1:t:kpi:@acme:leads
+ * <prefix>:<format>:l<scope>:<key>    a key's load lock  larder:1:l:kpi:@acme:revenue
  * ```
  * `<scope>` is `:`-joined namespace names and `@`-marked tenant ids, outermost first. Because `:`
  * and `@` are escaped inside segments, every Redis key parses back to exactly one tuple.
@@ -27,6 +28,8 @@ export class Scope {
   readonly dataPattern: string;
   /** The counter bumped by `clear()`. */
   readonly versionKey: string;
+  /** Prefix of this scope's lock keys (distributed stampede protection), ending with `:`. */
+  readonly lockPrefix: string;
   /** Prefix of this scope's tag version keys, ending with `:`. */
   readonly tagPrefix: string;
   /** Namespace path without tenants (`kpi/reports`), the label used for per-namespace stats. */
@@ -49,6 +52,7 @@ export class Scope {
     this.dataPattern = `${this.dataPrefix}*`;
     this.versionKey = `${base}:s${encoded}`;
     this.tagPrefix = `${base}:t${encoded}:`;
+    this.lockPrefix = `${base}:l${encoded}:`;
     const names = this.chain.flatMap((s) => (s.segment?.kind === 'namespace' ? [s.segment.name] : []));
     this.namespacePath = names.length === 0 ? '(root)' : names.join('/');
     this.path = this.chain

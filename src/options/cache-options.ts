@@ -35,6 +35,46 @@ export type CacheOptions = {
    * @default 4194304 (4 MiB)
    */
   maxValueBytes?: number;
+  /**
+   * How long past its TTL an entry may still be served when its loader fails or times out
+   * (stale-if-error). Redis keeps entries for TTL + grace. `0` turns it off.
+   * @default 0
+   */
+  grace?: Duration;
+  /**
+   * After a failed load was answered with a stale value, how long that value is served before the
+   * loader is tried again.
+   * @default '5s'
+   */
+  graceBackoff?: Duration;
+  /** Loader timeouts of `getOrSet`. */
+  loaderTimeout?: {
+    /**
+     * With a stale value at hand, serve it after this long and let the loader finish in the
+     * background (its result then updates the cache).
+     * @default none
+     */
+    soft?: Duration;
+    /**
+     * Give up on a loader after this long: serve stale if there is a value within grace, else
+     * reject with `E_LOADER_TIMEOUT`.
+     * @default none
+     */
+    hard?: Duration;
+  };
+  /**
+   * Refresh-ahead: once an entry has lived this fraction of its TTL (0 < f < 1), the first
+   * `getOrSet` that reads it starts one background reload while callers keep the current value.
+   * @default off
+   * @example 0.8
+   */
+  refreshAhead?: number;
+  /**
+   * Shortens each TTL by a random fraction up to this (0 ≤ f < 1) so that entries written
+   * together do not all expire together.
+   * @default 0
+   */
+  ttlJitter?: number;
   /** The in-process tier, or `false` to turn it off. */
   memory?: false | MemoryOptions;
   /** The Redis tier, or `false` (or omitted) for a memory-only cache. */
@@ -118,6 +158,55 @@ export type RedisOptions = RedisConnection & {
    * @default 500
    */
   reclaimPageSize?: number;
+  /**
+   * With a value at hand in memory (fresh, or stale within grace), serve it when a Redis read
+   * takes longer than this, and let the read finish in the background. `commandTimeout` is the
+   * hard limit.
+   * @default none
+   */
+  softTimeout?: Duration;
+  /**
+   * L1 coherence: a pub/sub channel on its own connection tells other instances to drop their
+   * memory copies on writes, deletes and invalidations. `false` turns it off (then other
+   * instances' writes are seen within `memory.maxTtl`).
+   */
+  bus?: false | BusOptions;
+  /**
+   * Stampede protection across processes: on a miss, `getOrSet` takes a short Redis lock per key;
+   * other processes wait for the value instead of loading it too. `false` (the default) turns it off.
+   */
+  distributedLock?: false | DistributedLockOptions;
+  /**
+   * Redis writes, deletes and invalidations that failed while Redis was unavailable are kept
+   * (the latest per key, at most this many) and replayed when it answers again. `0` turns it off.
+   * @default 10000
+   */
+  maxPendingWrites?: number;
+};
+
+/** Options of the L1 coherence bus. */
+export type BusOptions = {
+  /**
+   * While the bus is disconnected (or not yet connected), memory entries are trusted at most this
+   * long; the memory tier is also flushed when the bus drops and when it comes back.
+   * @default '1s'
+   */
+  unhealthyMemoryTtl?: Duration;
+};
+
+/** Options of the distributed lock. */
+export type DistributedLockOptions = {
+  /**
+   * Lifetime of a lock: if its holder dies, others load after at most this long. Keep it above
+   * your slowest loader.
+   * @default '5s'
+   */
+  ttl?: Duration;
+  /**
+   * How often a waiting process looks for the value (it is also woken by the bus).
+   * @default 25
+   */
+  pollInterval?: Duration;
 };
 
 /** Options after validation and defaulting, durations in milliseconds. */
@@ -125,6 +214,12 @@ export type ResolvedOptions = {
   prefix: string;
   defaultTtlMs: number;
   negativeTtlMs: number;
+  graceMs: number;
+  graceBackoffMs: number;
+  loaderSoftTimeoutMs: number | undefined;
+  loaderHardTimeoutMs: number | undefined;
+  refreshAhead: number | undefined;
+  ttlJitter: number;
   maxKeyLength: number;
   maxValueBytes: number;
   memory: false | { maxEntries: number; maxBytes: number; maxTtlMs: number };
@@ -141,6 +236,10 @@ export type ResolvedOptions = {
         failureThreshold: number;
         openDurationMs: number;
         reclaimPageSize: number;
+        softTimeoutMs: number | undefined;
+        bus: false | { unhealthyMemoryTtlMs: number };
+        lock: false | { ttlMs: number; pollIntervalMs: number };
+        maxPendingWrites: number;
       };
   logger: Logger;
   maxNamespaces: number;
@@ -154,6 +253,9 @@ export const DEFAULTS = {
   maxKeyLength: 1024,
   maxValueBytes: 4 * 1024 * 1024,
   maxNamespaces: 100,
+  grace: 0,
+  graceBackoff: '5s',
+  ttlJitter: 0,
   memory: { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, maxTtl: '1m' },
   redis: {
     commandTimeout: 300,
@@ -162,5 +264,8 @@ export const DEFAULTS = {
     failureThreshold: 5,
     openDuration: 1000,
     reclaimPageSize: 500,
+    maxPendingWrites: 10_000,
+    bus: { unhealthyMemoryTtl: '1s' },
+    lock: { ttl: '5s', pollInterval: 25 },
   },
 } as const;

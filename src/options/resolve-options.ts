@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describe, ErrorCode, LarderError } from '../errors.js';
 import { silentLogger } from '../telemetry/logger.js';
 import { type CacheOptions, DEFAULTS, type ResolvedOptions } from './cache-options.js';
-import { toMilliseconds } from './duration.js';
+import { type Duration, toMilliseconds } from './duration.js';
 
 const duration = z.union([z.number(), z.string()]);
 const positiveInt = z.number().int().positive();
@@ -15,6 +15,11 @@ const schema = z.strictObject({
   negativeTtl: duration.optional(),
   maxKeyLength: positiveInt.optional(),
   maxValueBytes: positiveInt.max(512 * 1024 * 1024).optional(),
+  grace: duration.optional(),
+  graceBackoff: duration.optional(),
+  loaderTimeout: z.strictObject({ soft: duration.optional(), hard: duration.optional() }).optional(),
+  refreshAhead: z.number().gt(0).lt(1).optional(),
+  ttlJitter: z.number().min(0).lt(1).optional(),
   memory: z
     .union([
       z.literal(false),
@@ -51,6 +56,17 @@ const schema = z.strictObject({
           .strictObject({ failureThreshold: positiveInt.optional(), openDuration: duration.optional() })
           .optional(),
         reclaimPageSize: positiveInt.optional(),
+        softTimeout: duration.optional(),
+        bus: z
+          .union([z.literal(false), z.strictObject({ unhealthyMemoryTtl: duration.optional() })])
+          .optional(),
+        distributedLock: z
+          .union([
+            z.literal(false),
+            z.strictObject({ ttl: duration.optional(), pollInterval: duration.optional() }),
+          ])
+          .optional(),
+        maxPendingWrites: z.number().int().min(0).optional(),
       }),
     ])
     .optional(),
@@ -118,6 +134,12 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
         : `${options.prefix ?? DEFAULTS.prefix}:${options.environment}`,
     defaultTtlMs: toMilliseconds(options.defaultTtl ?? DEFAULTS.defaultTtl, 'defaultTtl'),
     negativeTtlMs: toMilliseconds(options.negativeTtl ?? DEFAULTS.negativeTtl, 'negativeTtl', true),
+    graceMs: toMilliseconds(options.grace ?? DEFAULTS.grace, 'grace', true),
+    graceBackoffMs: toMilliseconds(options.graceBackoff ?? DEFAULTS.graceBackoff, 'graceBackoff'),
+    loaderSoftTimeoutMs: optionalMs(options.loaderTimeout?.soft, 'loaderTimeout.soft'),
+    loaderHardTimeoutMs: optionalMs(options.loaderTimeout?.hard, 'loaderTimeout.hard'),
+    refreshAhead: options.refreshAhead,
+    ttlJitter: options.ttlJitter ?? DEFAULTS.ttlJitter,
     maxKeyLength: options.maxKeyLength ?? DEFAULTS.maxKeyLength,
     maxValueBytes: options.maxValueBytes ?? DEFAULTS.maxValueBytes,
     memory:
@@ -165,8 +187,36 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
             'redis.circuitBreaker.openDuration',
           ),
           reclaimPageSize: redis.reclaimPageSize ?? DEFAULTS.redis.reclaimPageSize,
+          softTimeoutMs: optionalMs(redis.softTimeout, 'redis.softTimeout'),
+          bus:
+            redis.bus === false || memory === false
+              ? false
+              : {
+                  unhealthyMemoryTtlMs: toMilliseconds(
+                    redis.bus?.unhealthyMemoryTtl ?? DEFAULTS.redis.bus.unhealthyMemoryTtl,
+                    'redis.bus.unhealthyMemoryTtl',
+                  ),
+                },
+          lock:
+            redis.distributedLock === undefined || redis.distributedLock === false
+              ? false
+              : {
+                  ttlMs: toMilliseconds(
+                    redis.distributedLock.ttl ?? DEFAULTS.redis.lock.ttl,
+                    'redis.distributedLock.ttl',
+                  ),
+                  pollIntervalMs: toMilliseconds(
+                    redis.distributedLock.pollInterval ?? DEFAULTS.redis.lock.pollInterval,
+                    'redis.distributedLock.pollInterval',
+                  ),
+                },
+          maxPendingWrites: redis.maxPendingWrites ?? DEFAULTS.redis.maxPendingWrites,
         },
     logger: options.logger ?? silentLogger,
     maxNamespaces: options.maxNamespaces ?? DEFAULTS.maxNamespaces,
   };
+}
+
+function optionalMs(value: Duration | undefined, what: string): number | undefined {
+  return value === undefined ? undefined : toMilliseconds(value, what);
 }

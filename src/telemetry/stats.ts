@@ -20,6 +20,12 @@ export class NamespaceCounters {
   redisErrors = 0;
   timeouts = 0;
   decodeErrors = 0;
+  /** Stale values served (loader failed or slow, within grace). */
+  staleServed = 0;
+  /** Background reloads started by refresh-ahead. */
+  refreshes = 0;
+  /** Calls that waited for another process's lock. */
+  lockWaits = 0;
   /** Time spent on round trips to Redis for this namespace. */
   readonly redisLatency = new LatencyHistogram();
   /** Time spent in loaders. */
@@ -43,6 +49,9 @@ export class NamespaceCounters {
       redisErrors: this.redisErrors,
       timeouts: this.timeouts,
       decodeErrors: this.decodeErrors,
+      staleServed: this.staleServed,
+      refreshes: this.refreshes,
+      lockWaits: this.lockWaits,
       redisLatencyMicros: this.redisLatency.summary(),
     };
   }
@@ -61,6 +70,9 @@ export type NamespaceStats = {
   redisErrors: number;
   timeouts: number;
   decodeErrors: number;
+  staleServed: number;
+  refreshes: number;
+  lockWaits: number;
   redisLatencyMicros: LatencySummary;
 };
 
@@ -102,6 +114,9 @@ export class StatsRegistry {
       redisErrors: 0,
       timeouts: 0,
       decodeErrors: 0,
+      staleServed: 0,
+      refreshes: 0,
+      lockWaits: 0,
     };
     for (const [name, counters] of this.#byNamespace) {
       const s = counters.snapshot();
@@ -118,6 +133,9 @@ export class StatsRegistry {
       totals.redisErrors += s.redisErrors;
       totals.timeouts += s.timeouts;
       totals.decodeErrors += s.decodeErrors;
+      totals.staleServed += s.staleServed;
+      totals.refreshes += s.refreshes;
+      totals.lockWaits += s.lockWaits;
     }
     const lookups = totals.hits.total + totals.misses;
     totals.hitRate = lookups === 0 ? 0 : totals.hits.total / lookups;

@@ -1,18 +1,31 @@
 import { LRUCache } from 'lru-cache';
 import type { VersionCell } from '../cache/versions.js';
 
-/** An entry of the memory tier: the decoded value, its expiry and the versions it was written under. */
+/**
+ * An entry of the memory tier: the decoded value, its times and the versions it was written under.
+ *
+ * Times (epoch ms): `freshUntil` ≤ `expiresAt` ≤ `graceUntil`. Until `freshUntil` the entry is
+ * served without asking Redis (it is capped by `memory.maxTtl` and, while the bus is down, by its
+ * short TTL). Until `expiresAt` it is logically fresh: served when Redis cannot be asked. Until
+ * `graceUntil` it is stale: served only when a loader fails or is slow.
+ */
 export class MemoryEntry {
   constructor(
     readonly value: unknown,
+    readonly createdAt: number,
+    readonly freshUntil: number,
     readonly expiresAt: number,
+    readonly graceUntil: number,
     readonly cells: readonly VersionCell[],
     readonly versions: readonly number[],
+    /** First `getOrSet` hit after this starts a background reload; `Infinity` never. Mutable: pushed back after a failed refresh. */
+    public refreshAt = Number.POSITIVE_INFINITY,
+    /** A stale value served while its loader backs off after a failure. */
+    readonly stale = false,
   ) {}
 
-  /** True while unexpired and every recorded version still equals its cell. Allocates nothing. */
-  isValid(now: number): boolean {
-    if (now >= this.expiresAt) return false;
+  /** Every recorded version still equals its cell. Allocates nothing. */
+  versionsValid(): boolean {
     const { cells, versions } = this;
     for (let i = 0; i < cells.length; i++) {
       if ((cells[i] as VersionCell).value !== versions[i]) return false;
@@ -36,13 +49,19 @@ export class MemoryTier {
     this.#lru = new LRUCache<string, MemoryEntry>({ max: maxEntries, maxSize: maxBytes });
   }
 
-  /** A valid entry, or `undefined`; an invalid one is dropped on the way. */
+  /** An entry to serve without asking Redis, or `undefined`. Entries past use are dropped. */
   get(key: string, now: number): MemoryEntry | undefined {
     const entry = this.#lru.get(key);
     if (entry === undefined) return undefined;
-    if (entry.isValid(now)) return entry;
-    this.#lru.delete(key);
+    if (now < entry.freshUntil && entry.versionsValid()) return entry;
+    if (now >= entry.graceUntil || !entry.versionsValid()) this.#lru.delete(key);
     return undefined;
+  }
+
+  /** Any entry still usable as a fallback (versions valid, within grace), without touching recency. */
+  peek(key: string, now: number): MemoryEntry | undefined {
+    const entry = this.#lru.peek(key);
+    return entry !== undefined && now < entry.graceUntil && entry.versionsValid() ? entry : undefined;
   }
 
   /** Stores an entry; `encodedBytes` is its serialized size, used for the byte bound. */
