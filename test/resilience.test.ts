@@ -98,6 +98,22 @@ describe('Redis failures never reach a getOrSet caller', () => {
     expect(stats.redis.circuit).toBe('closed');
   });
 
+  it('Redis killed: get, getMany and has keep answering from memory copies that have not expired', async () => {
+    const cache = await ready();
+    await cache.setMany([
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2, ttl: 100 },
+    ]);
+    await suite.server.kill(); // the bus drops too: memory copies must be re-checked, Redis cannot be asked
+    await sleep(150);
+    for (let i = 0; i < 10; i++) {
+      expect(await cache.get('a')).toBe(1);
+      expect(await cache.getMany(['a', 'b'])).toEqual([1, undefined]); // b expired
+      expect(await cache.has('a')).toBe(true);
+    }
+    expect(cache.stats().redis.bus).toBe('down');
+  });
+
   it('Redis absent at start: loader values served at once; Redis used once it appears', async () => {
     const port = await freePort();
     const cache = createCache({

@@ -101,8 +101,9 @@ export class CacheCore {
             for (const [key, value] of pairs) this.versions.observeIfKnown(key, value);
           },
           state: (state, { reason, missedMessages }) => {
-            // Messages may have been missed: nothing in memory can be trusted.
-            if (state === 'down' || missedMessages) memory.clear();
+            // Messages may have been missed: every memory entry must be checked with Redis again
+            // (it stays usable as a fallback while Redis itself is down).
+            if (state === 'down' || missedMessages) memory.distrustAll();
             this.events.emit('bus', { state, reason });
             const level = state === 'down' ? 'warn' : 'info';
             options.logger[level]({ reason }, `larder: invalidation bus ${state}`);
@@ -116,6 +117,18 @@ export class CacheCore {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * A memory copy that has not expired, for when Redis could not be asked: the memory tier keeps
+   * serving through an outage. Counted as a memory hit.
+   */
+  memoryFallback(key: string, counters: NamespaceCounters): { value: unknown } | undefined {
+    const now = Date.now();
+    const entry = this.memory?.peek(key, now);
+    if (entry === undefined || now >= entry.expiresAt) return undefined;
+    counters.hitsMemory++;
+    return entry;
   }
 
   /** Writes and deletes waiting to be replayed in Redis. */

@@ -210,6 +210,10 @@ export class CacheScope {
     this.core.assertOpen();
     const read = await this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined);
     if (read.found) return read.value as T;
+    if (read.redisFailed) {
+      const copy = this.core.memoryFallback(redisKey, this.#counters);
+      if (copy !== undefined) return copy.value as T;
+    }
     this.#counters.misses++;
     return undefined;
   }
@@ -219,7 +223,10 @@ export class CacheScope {
     const redisKey = this.#key(key);
     if (this.core.memory?.get(redisKey, Date.now()) !== undefined) return true;
     this.core.assertOpen();
-    return (await this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined)).found;
+    const read = await this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined);
+    return (
+      read.found || (read.redisFailed && this.core.memoryFallback(redisKey, this.#counters) !== undefined)
+    );
   }
 
   /**
@@ -248,7 +255,13 @@ export class CacheScope {
       undefined,
     );
     reads.forEach((read, j) => {
-      if (read.found) out[missing[j] as number] = read.value as T;
+      const index = missing[j] as number;
+      const copy =
+        read.found || !read.redisFailed
+          ? undefined
+          : this.core.memoryFallback(redisKeys[index] as string, this.#counters);
+      if (read.found) out[index] = read.value as T;
+      else if (copy !== undefined) out[index] = copy.value as T;
       else this.#counters.misses++;
     });
     return out;

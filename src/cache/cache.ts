@@ -117,6 +117,7 @@ export class Cache extends CacheScope implements AsyncDisposable {
       await pingWithin(gateway.driver, timeoutMs);
       redis.pingMs = Math.round((performance.now() - startedAt) * 1000) / 1000;
       if (probe) gateway.breaker.onSuccess();
+      this.core.onRedisSuccess(); // an idle service replays what failed without waiting for traffic
     } catch (error) {
       redis.error = redactText(error instanceof Error ? error.message : String(error));
       if (probe) gateway.breaker.onFailure();

@@ -52,9 +52,7 @@ type Fallback = {
 export async function loadThrough<T>(request: LoadRequest<T>): Promise<T> {
   const { core, scope, counters, redisKey, settings } = request;
   request.core.assertOpen();
-  const now = Date.now();
-  const inMemory = core.memory?.peek(redisKey, now);
-  let fallback: Fallback | undefined = inMemory;
+  let fallback: Fallback | undefined = core.memory?.peek(redisKey, Date.now());
 
   const read = await readRedis(request, fallback !== undefined);
   if (read === 'soft-timeout') {
@@ -69,9 +67,9 @@ export async function loadThrough<T>(request: LoadRequest<T>): Promise<T> {
     fallback = { ...read.stale, cells: read.cells, versions: read.snapshot };
   }
   // Redis failed and memory holds a copy that has not expired: it is still the right answer.
-  if (read.redisFailed && fallback !== undefined && now < fallback.expiresAt) {
-    counters.hitsMemory++;
-    return fallback.value as T;
+  if (read.redisFailed) {
+    const copy = core.memoryFallback(redisKey, counters);
+    if (copy !== undefined) return copy.value as T;
   }
 
   let release: (() => Promise<void>) | undefined;

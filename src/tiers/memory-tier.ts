@@ -22,6 +22,8 @@ export class MemoryEntry {
     public refreshAt = Number.POSITIVE_INFINITY,
     /** A stale value served while its loader backs off after a failure. */
     readonly stale = false,
+    /** The tier's trust epoch when stored; entries of an older epoch must be checked with Redis. */
+    public epoch = 0,
   ) {}
 
   /** Every recorded version still equals its cell. Allocates nothing. */
@@ -44,6 +46,7 @@ const ENTRY_OVERHEAD_BYTES = 160;
  */
 export class MemoryTier {
   readonly #lru: LRUCache<string, MemoryEntry>;
+  #epoch = 0;
 
   constructor(maxEntries: number, maxBytes: number) {
     this.#lru = new LRUCache<string, MemoryEntry>({ max: maxEntries, maxSize: maxBytes });
@@ -53,9 +56,18 @@ export class MemoryTier {
   get(key: string, now: number): MemoryEntry | undefined {
     const entry = this.#lru.get(key);
     if (entry === undefined) return undefined;
-    if (now < entry.freshUntil && entry.versionsValid()) return entry;
+    if (now < entry.freshUntil && entry.epoch === this.#epoch && entry.versionsValid()) return entry;
     if (now >= entry.graceUntil || !entry.versionsValid()) this.#lru.delete(key);
     return undefined;
+  }
+
+  /**
+   * Stops trusting every entry without dropping it: each must be checked with Redis before it is
+   * served as fresh again, but stays available as a fallback while Redis cannot be asked. Used
+   * when invalidation messages may have been missed.
+   */
+  distrustAll(): void {
+    this.#epoch++;
   }
 
   /** Any entry still usable as a fallback (versions valid, within grace), without touching recency. */
@@ -66,6 +78,7 @@ export class MemoryTier {
 
   /** Stores an entry; `encodedBytes` is its serialized size, used for the byte bound. */
   set(key: string, entry: MemoryEntry, encodedBytes: number): void {
+    entry.epoch = this.#epoch;
     this.#lru.set(key, entry, { size: encodedBytes + key.length * 2 + ENTRY_OVERHEAD_BYTES });
   }
 
