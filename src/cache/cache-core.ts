@@ -24,7 +24,7 @@ export type RemoteEntry = {
  * follows a load, and any `stale` entry (expired, within grace) for fail-safe.
  */
 export type RemoteRead =
-  | ({ readonly found: true } & RemoteEntry)
+  | ({ readonly found: true; readonly cells: VersionCell[]; readonly snapshot: number[] } & RemoteEntry)
   | {
       readonly found: false;
       readonly cells: VersionCell[];
@@ -71,6 +71,8 @@ const MISS_REDIS_FAILED: RemoteRead = {
  */
 export class CacheCore {
   readonly inflight = new Map<string, Promise<unknown>>();
+  /** Keys with a refresh-ahead reload running. */
+  readonly refreshing = new Set<string>();
   readonly bus: InvalidationBus | undefined;
   readonly #background = new Set<Promise<void>>();
   readonly #pendingWrites: PendingWrites;
@@ -212,7 +214,7 @@ export class CacheCore {
         counters,
         refreshAhead,
       );
-      if (judged.fresh) return { found: true, ...judged.entry };
+      if (judged.fresh) return { found: true, cells, snapshot, ...judged.entry };
       return { found: false, cells, snapshot, redisFailed: false, stale: judged.entry };
     } catch (error) {
       this.fallback(error, 'get', counters);
@@ -260,7 +262,7 @@ export class CacheCore {
         );
         out.push(
           judged.fresh
-            ? { found: true, ...judged.entry }
+            ? { found: true, cells, snapshot, ...judged.entry }
             : { found: false, cells, snapshot, redisFailed: false, stale: judged.entry },
         );
       }

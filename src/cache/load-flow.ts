@@ -118,21 +118,25 @@ function maybeRefresh<T>(request: LoadRequest<T>, createdAt: number, expiresAt: 
  */
 export function refreshInBackground<T>(request: LoadRequest<T>, currentCreatedAt: number): void {
   const { core, counters, redisKey } = request;
-  if (core.closed || core.inflight.has(redisKey)) return;
+  if (core.closed || core.refreshing.has(redisKey)) return;
+  core.refreshing.add(redisKey);
   counters.refreshes++;
   core.events.emit('refresh', { key: redisKey, namespace: counters.name });
   const refresh = (async () => {
     const read = await core.readRemote(request.scope, redisKey, counters, request.settings.tags, undefined);
-    if (read.found && read.createdAt > currentCreatedAt) return read.value as T;
-    const snapshot = read.found ? undefined : { cells: read.cells, versions: read.snapshot };
+    if (read.found && read.createdAt > currentCreatedAt) return;
+    // Versions as read before loading: an invalidation during the load makes the result a miss.
     const value = await callLoader(request);
-    await write(request, value, snapshot, read.found ? false : read.redisFailed);
-    return value;
+    await write(
+      request,
+      value,
+      { cells: read.cells, versions: read.snapshot },
+      !read.found && read.redisFailed,
+    );
   })();
-  core.inflight.set(redisKey, refresh);
   core.track(
     refresh.finally(() => {
-      core.inflight.delete(redisKey);
+      core.refreshing.delete(redisKey);
     }),
   );
 }

@@ -128,6 +128,20 @@ describe('refresh-ahead and jitter', () => {
     expect(cache.stats().totals.refreshes).toBe(1);
   });
 
+  it('refreshes ahead from Redis hits too (memory tier off)', async () => {
+    const cache = await suite.ready({ memory: false });
+    let calls = 0;
+    const loader = async () => `v${++calls}`;
+    const opts = { ttl: 300, refreshAhead: 0.5 };
+    expect(await cache.getOrSet('k', loader, opts)).toBe('v1');
+    await new Promise((r) => setTimeout(r, 200));
+    const results = await Promise.all(Array.from({ length: 20 }, () => cache.getOrSet('k', loader, opts)));
+    expect(new Set(results)).toEqual(new Set(['v1']));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(2);
+    expect(await cache.getOrSet('k', loader, opts)).toBe('v2');
+  });
+
   it('shortens TTLs by up to ttlJitter, never lengthens them', async () => {
     const cache = await suite.ready({ ttlJitter: 0.5 });
     await cache.setMany(Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: i, ttl: 100_000 })));
