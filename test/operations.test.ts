@@ -169,6 +169,20 @@ describe('bad input', () => {
     expect(await suite.server.command('DBSIZE')).toBe(':0\r\n');
   });
 
+  it('rounds fractional TTLs up, bounds tenant and namespace names, returns dense arrays', async () => {
+    const cache = await ready();
+    await cache.set('fraction', 1, { ttl: 0.4 }); // PX 0 would be refused by Redis
+    expect(cache.stats().totals.redisErrors).toBe(0);
+    expect(() => cache.forTenant('t'.repeat(257))).toThrow(
+      expect.objectContaining({ code: ErrorCode.InvalidTenant }),
+    );
+    expect(() => cache.namespace('n'.repeat(257))).toThrow(
+      expect.objectContaining({ code: ErrorCode.InvalidNamespace }),
+    );
+    const values = await cache.getMany(['fraction', 'missing']);
+    expect(Object.keys(values)).toEqual(['0', '1']);
+  });
+
   it('rejects values over maxValueBytes', async () => {
     const cache = await ready({ maxValueBytes: 1000 });
     await expect(cache.set('big', 'x'.repeat(2000))).rejects.toMatchObject({ code: ErrorCode.ValueTooLarge });

@@ -143,7 +143,7 @@ export class CacheScope {
     const settings = this.#settings(options);
     this.core.assertOpen();
     const now = Date.now();
-    const out: T[] = new Array(keys.length);
+    const out: T[] = new Array<T>(keys.length);
     const pending: Array<Promise<void>> = [];
     const toRead: number[] = [];
     redisKeys.forEach((redisKey, i) => {
@@ -236,7 +236,8 @@ export class CacheScope {
   async getMany<T>(keys: readonly string[]): Promise<Array<T | undefined>> {
     const redisKeys = keys.map((k) => this.#key(k));
     const now = Date.now();
-    const out: Array<T | undefined> = new Array(keys.length);
+    // Dense (no holes): callers may iterate with for…in, map or some.
+    const out: Array<T | undefined> = Array.from({ length: keys.length }, () => undefined);
     const missing: number[] = [];
     redisKeys.forEach((redisKey, i) => {
       const entry = this.core.memory?.get(redisKey, now);

@@ -15,6 +15,9 @@ import { escapeSegment } from './escape.js';
  */
 export const KEY_FORMAT_VERSION = 1;
 
+/** Longest namespace name or tenant id, in UTF-16 units. */
+export const MAX_SEGMENT_LENGTH = 256;
+
 /** One level of scoping: a namespace or a tenant. */
 export type ScopeSegment = { readonly kind: 'namespace' | 'tenant'; readonly name: string };
 
@@ -67,13 +70,13 @@ export class Scope {
     return new Scope(`${prefix}:${KEY_FORMAT_VERSION}`, undefined, undefined);
   }
 
-  /** A child scope. @throws LarderError for an empty or non-string name. */
+  /** A child scope. @throws LarderError for a name that is not a string of 1 to 256 characters. */
   child(kind: ScopeSegment['kind'], name: string): Scope {
-    if (typeof name !== 'string' || name.length === 0) {
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_SEGMENT_LENGTH) {
       const code = kind === 'tenant' ? ErrorCode.InvalidTenant : ErrorCode.InvalidNamespace;
       throw new LarderError(
         code,
-        `Expected a non-empty string as ${kind} ${kind === 'tenant' ? 'id' : 'name'}, got ${describe(name)}`,
+        `Expected a ${kind} ${kind === 'tenant' ? 'id' : 'name'} of 1 to ${MAX_SEGMENT_LENGTH} characters, got ${describe(name)}`,
         {
           [kind]: name,
         },

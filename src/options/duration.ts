@@ -19,7 +19,8 @@ export function toMilliseconds(value: Duration, what: string, allowZero = false)
       { option: what, value },
     );
   }
-  return Math.round(parsed);
+  // Round up: a fraction of a millisecond must not become 0 (Redis refuses PX 0).
+  return Math.ceil(parsed);
 }
 
 function parseString(value: string): number {
@@ -40,7 +41,7 @@ const MAX_PARSED_TTLS = 256;
  */
 export function ttlOption(value: Duration, what: string, allowZero = false): number {
   if (typeof value === 'number' && Number.isFinite(value) && (value > 0 || (allowZero && value === 0))) {
-    return Math.round(value);
+    return Math.ceil(value);
   }
   if (typeof value === 'string') {
     const known = parsedTtls.get(value);
