@@ -6,6 +6,7 @@ import type { Scope } from '../keys/scope.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
 import { fallbackReason, type RedisGateway } from '../resilience/redis-gateway.js';
 import type { CacheEventEmitter } from '../telemetry/events.js';
+import { type SpanName, type TraceSpan, type TracedOperation, Tracing } from '../telemetry/tracing.js';
 import type { NamespaceCounters, StatsRegistry } from '../telemetry/stats.js';
 import { MemoryEntry, type MemoryTier } from '../tiers/memory-tier.js';
 import { PendingWrites } from './pending-writes.js';
@@ -73,6 +74,8 @@ export class CacheCore {
   readonly inflight = new Map<string, Promise<unknown>>();
   /** Keys with a refresh-ahead reload running. */
   readonly refreshing = new Set<string>();
+  /** OpenTelemetry spans, a no-op unless an SDK is registered. Never used on memory hits. */
+  readonly tracing = new Tracing();
   readonly bus: InvalidationBus | undefined;
   readonly #background = new Set<Promise<void>>();
   readonly #pendingWrites: PendingWrites;
@@ -131,6 +134,41 @@ export class CacheCore {
     if (entry === undefined || now >= entry.expiresAt) return undefined;
     counters.hitsMemory++;
     return entry;
+  }
+
+  /** Runs `fn` in a span tagged with the namespace, operation and tier. */
+  trace<T>(
+    name: SpanName,
+    operation: TracedOperation,
+    tier: 'memory' | 'redis' | 'loader',
+    counters: NamespaceCounters,
+    fn: (span: TraceSpan) => Promise<T>,
+  ): Promise<T> {
+    const attributes = {
+      'larder.namespace': counters.name,
+      'larder.operation': operation,
+      'larder.tier': tier,
+    } as const;
+    return this.tracing.span(name, attributes, fn);
+  }
+
+  /** A Redis read in a `larder.redis.read` span that records whether it hit. */
+  tracedRead(
+    operation: TracedOperation,
+    counters: NamespaceCounters,
+    read: () => Promise<RemoteRead>,
+  ): Promise<RemoteRead> {
+    if (this.gateway === undefined) return read();
+    return this.trace('larder.redis.read', operation, 'redis', counters, async (span) => {
+      const result = await read();
+      span.setAttribute('larder.hit', result.found);
+      return result;
+    });
+  }
+
+  /** The tier writes go to, for span attributes. */
+  get writeTier(): 'memory' | 'redis' {
+    return this.gateway === undefined ? 'memory' : 'redis';
   }
 
   /** Writes and deletes waiting to be replayed in Redis. */
@@ -566,6 +604,7 @@ export class CacheCore {
     const reason = fallbackReason(error);
     if (reason === undefined) throw error;
     counters.fallbacks += 1;
+    this.tracing.fallback(reason);
     this.events.emit('fallback', { operation, namespace: counters.name, reason });
   }
 

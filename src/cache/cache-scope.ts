@@ -208,7 +208,9 @@ export class CacheScope {
       return entry.value as T;
     }
     this.core.assertOpen();
-    const read = await this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined);
+    const read = await this.core.tracedRead('get', this.#counters, () =>
+      this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined),
+    );
     if (read.found) return read.value as T;
     if (read.redisFailed) {
       const copy = this.core.memoryFallback(redisKey, this.#counters);
@@ -223,7 +225,9 @@ export class CacheScope {
     const redisKey = this.#key(key);
     if (this.core.memory?.get(redisKey, Date.now()) !== undefined) return true;
     this.core.assertOpen();
-    const read = await this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined);
+    const read = await this.core.tracedRead('has', this.#counters, () =>
+      this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined),
+    );
     return (
       read.found || (read.redisFailed && this.core.memoryFallback(redisKey, this.#counters) !== undefined)
     );
@@ -275,8 +279,10 @@ export class CacheScope {
    * `E_VALUE_TOO_LARGE`, `E_INVALID_TTL`, `E_INVALID_TAG`, `E_INVALID_KEY`.
    */
   async set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
-    const write = await this.#prepare(key, value, options);
-    await this.core.write(this.scope, [write], this.#counters, false);
+    await this.core.trace('larder.set', 'set', this.core.writeTier, this.#counters, async () => {
+      const write = await this.#prepare(key, value, options);
+      await this.core.write(this.scope, [write], this.#counters, false);
+    });
   }
 
   /**
@@ -284,15 +290,19 @@ export class CacheScope {
    * one MULTI/EXEC, so readers see all or none (on a cluster, keys must share a slot).
    */
   async setMany(entries: ReadonlyArray<SetManyEntry>, options?: { atomic?: boolean }): Promise<void> {
-    const writes = await Promise.all(entries.map((e) => this.#prepare(e.key, e.value, e)));
-    await this.core.write(this.scope, writes, this.#counters, options?.atomic === true);
+    await this.core.trace('larder.set', 'setMany', this.core.writeTier, this.#counters, async () => {
+      const writes = await Promise.all(entries.map((e) => this.#prepare(e.key, e.value, e)));
+      await this.core.write(this.scope, writes, this.#counters, options?.atomic === true);
+    });
   }
 
   /** Removes entries from both tiers (and from other instances' memory, over the bus). */
   async delete(...keys: string[]): Promise<void> {
     const redisKeys = keys.map((k) => this.#key(k));
     this.core.assertOpen();
-    await this.core.delete(redisKeys, this.#counters);
+    await this.core.trace('larder.delete', 'delete', this.core.writeTier, this.#counters, () =>
+      this.core.delete(redisKeys, this.#counters),
+    );
   }
 
   /**
@@ -303,9 +313,9 @@ export class CacheScope {
     const list = typeof tags === 'string' ? [tags] : tags;
     list.forEach(validateTag);
     this.core.assertOpen();
-    await this.core.bump(
-      list.map((t) => this.core.versions.tag(this.scope, t)),
-      this.#counters,
+    const cells = list.map((t) => this.core.versions.tag(this.scope, t));
+    await this.core.trace('larder.deleteByTag', 'deleteByTag', this.core.writeTier, this.#counters, () =>
+      this.core.bump(cells, this.#counters),
     );
   }
 
@@ -316,8 +326,10 @@ export class CacheScope {
   async clear(options?: { reclaim?: boolean }): Promise<void> {
     this.core.assertOpen();
     const chain = this.core.versions.scopeChain(this.scope);
-    await this.core.bump([chain[chain.length - 1]!], this.#counters);
-    if (options?.reclaim !== false) this.core.reclaim(this.scope, this.#counters);
+    await this.core.trace('larder.clear', 'clear', this.core.writeTier, this.#counters, async () => {
+      await this.core.bump([chain[chain.length - 1]!], this.#counters);
+      if (options?.reclaim !== false) this.core.reclaim(this.scope, this.#counters);
+    });
   }
 
   #refresh<T>(
@@ -399,7 +411,9 @@ export class CacheScope {
     const startedAt = performance.now();
     let loaded: ReadonlyArray<T> | ReadonlyMap<string, T>;
     try {
-      loaded = await batchLoader(userKeys);
+      loaded = await this.core.trace('larder.loader', 'getOrSetMany', 'loader', counters, async () =>
+        batchLoader(userKeys),
+      );
     } catch (error) {
       counters.loaderErrors++;
       this.core.events.emit('loader:error', {

@@ -146,7 +146,9 @@ async function readRedis<T>(
   haveFallback: boolean,
 ): Promise<RemoteRead | 'soft-timeout'> {
   const { core, scope, counters, redisKey, settings } = request;
-  const reading = core.readRemote(scope, redisKey, counters, settings.tags, settings.refreshAhead);
+  const reading = core.tracedRead('getOrSet', counters, () =>
+    core.readRemote(scope, redisKey, counters, settings.tags, settings.refreshAhead),
+  );
   const softMs = core.options.redis === false ? undefined : core.options.redis.softTimeoutMs;
   if (!haveFallback || softMs === undefined) return reading;
   const outcome = await raceTimeout(reading, softMs);
@@ -208,7 +210,8 @@ async function callLoader<T>(request: LoadRequest<T>): Promise<T> {
   counters.loaderCalls++;
   const startedAt = performance.now();
   try {
-    const value = await loader();
+    // async wrapper: a loader that throws synchronously is still recorded on the span.
+    const value = await core.trace('larder.loader', 'getOrSet', 'loader', counters, async () => loader());
     counters.loaderLatency.recordSince(startedAt);
     return value;
   } catch (error) {
