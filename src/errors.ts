@@ -25,6 +25,8 @@ export const ErrorCode = {
   LoaderFailed: 'E_LOADER_FAILED',
   /** A loader passed to `getOrSet` did not finish within `loaderTimeout.hard`. */
   LoaderTimeout: 'E_LOADER_TIMEOUT',
+  /** An atomic batch on a Redis Cluster spans several hash slots. */
+  CrossSlot: 'E_CROSS_SLOT',
   /** Redis is unavailable (down, slow, circuit open) and the operation has no fallback. */
   RedisUnavailable: 'E_REDIS_UNAVAILABLE',
   /** The cache was used after `close()`. */

@@ -429,6 +429,11 @@ export class CacheCore {
       });
       this.#pendingWrites.settled(keys);
     } catch (error) {
+      if (fallbackReason(error) === undefined) {
+        // Refused outright (not Redis failing): the caller gets the error, so nothing may stay.
+        for (const key of keys) this.memory?.delete(key);
+        throw error;
+      }
       this.fallback(error, 'set', counters);
       this.#pendingWrites.addWrites(encoded, Date.now());
       this.#keepForPublish(keys);

@@ -64,6 +64,11 @@ export class CircuitBreaker {
     if (this.#state !== 'closed') this.#transition('closed');
   }
 
+  /** Ends a call that says nothing about Redis's health (it was refused before reaching Redis). */
+  release(): void {
+    this.#probeInFlight = false;
+  }
+
   onFailure(): void {
     this.#failures += 1;
     this.#probeInFlight = false;

@@ -101,6 +101,13 @@ export class RedisGateway {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          if (error instanceof LarderError) {
+            // The driver refused the request itself (e.g. a cross-slot atomic batch): the
+            // caller's mistake, not Redis failing. Passed on as is; the circuit ignores it.
+            this.breaker.release();
+            reject(error);
+            return;
+          }
           reject(this.#fail(operation, counters, 'error', error));
         },
       );
