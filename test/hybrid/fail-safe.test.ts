@@ -108,6 +108,25 @@ describe('loader timeouts', () => {
   });
 });
 
+describe('Redis soft timeout', () => {
+  it('with a memory copy at hand, a slow Redis read is not waited for', async () => {
+    const cache = await suite.ready({
+      memory: { maxTtl: 50 }, // memory copies must be re-checked with Redis after 50 ms
+      redis: { url: suite.server.url, softTimeout: 30, commandTimeout: 2000 },
+    });
+    await cache.set('k', 'v', { ttl: '1m' });
+    await sleep(80);
+    suite.server.pause();
+    let calls = 0;
+    const started = performance.now();
+    expect(await cache.getOrSet('k', async () => `loaded ${++calls}`)).toBe('v');
+    const took = performance.now() - started;
+    suite.server.resume();
+    expect(calls).toBe(0);
+    expect(took).toBeLessThan(1000); // far below the 2 s command timeout
+  });
+});
+
 describe('refresh-ahead and jitter', () => {
   it('reloads once in the background past the refresh point while callers keep the current value', async () => {
     const cache = await suite.ready();
