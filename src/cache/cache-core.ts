@@ -1,6 +1,7 @@
 import { InvalidationBus } from '../bus/invalidation-bus.js';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from '../codec/envelope.js';
-import type { DriverWrite, RedisDriver } from '../drivers/driver.js';
+import type { EnvelopeCodec } from '../codec/codec.js';
+import type { Envelope } from '../codec/envelope.js';
+import type { DriverWrite, RedisDriver, StoredValue } from '../drivers/driver.js';
 import { ErrorCode, LarderError } from '../errors.js';
 import type { Scope } from '../keys/scope.js';
 import type { ResolvedOptions } from '../options/cache-options.js';
@@ -91,6 +92,7 @@ export class CacheCore {
     readonly versions: VersionRegistry,
     readonly stats: StatsRegistry,
     readonly events: CacheEventEmitter,
+    readonly codec: EnvelopeCodec,
     channel: string,
   ) {
     const redis = options.redis;
@@ -237,15 +239,16 @@ export class CacheCore {
     }
     try {
       // One MGET: the entry first, then its versions.
-      const replies = await gateway.run('get', counters, (d) => d.mget([key, ...cells.map(keyOf)]));
-      const raw = replies[0] ?? null;
+      const replies = await gateway.run('get', counters, (d) => this.#mget(d, [key, ...cells.map(keyOf)]));
+      let raw = replies[0] ?? null;
       this.#observe(cells, replies.slice(1));
+      if (isBinaryReadAsText(raw)) raw = (await this.#rereadAsBytes([key], counters))[0] ?? null;
       const snapshot = cells.map(versionOf);
       if (raw === null) return { found: false, cells, snapshot, redisFailed: false, stale: undefined };
       const judged = await this.#judge(
         scope,
         key,
-        decodeEnvelope(raw),
+        this.codec.decode(raw),
         raw.length,
         cells,
         new Set(cells),
@@ -272,11 +275,23 @@ export class CacheCore {
     const cells = this.versions.scopeChain(scope);
     try {
       // One MGET: the entries, then the scope chain's versions.
-      const replies = await gateway.run('getMany', counters, (d) => d.mget([...keys, ...cells.map(keyOf)]));
+      const replies = await gateway.run('getMany', counters, (d) =>
+        this.#mget(d, [...keys, ...cells.map(keyOf)]),
+      );
       const raws = replies.slice(0, keys.length);
+      const binaryAsText = keys.filter((_, i) => isBinaryReadAsText(raws[i] ?? null));
+      if (binaryAsText.length > 0) {
+        const bytes = await this.#rereadAsBytes(binaryAsText, counters);
+        let next = 0;
+        raws.forEach((raw, i) => {
+          if (isBinaryReadAsText(raw ?? null)) raws[i] = bytes[next++] ?? null;
+        });
+      }
       this.#observe(cells, replies.slice(keys.length));
       // null: no entry; undefined: bytes that are not an envelope (counted in #judge).
-      const envelopes = raws.map((raw) => (raw === null || raw === undefined ? null : decodeEnvelope(raw)));
+      const envelopes = raws.map((raw) =>
+        raw === null || raw === undefined ? null : this.codec.decode(raw),
+      );
       const fresh = await this.#prefetchTags(scope, envelopes, counters);
       for (const cell of cells) fresh.add(cell);
       const snapshot = cells.map(versionOf);
@@ -373,7 +388,7 @@ export class CacheCore {
     const chainLength = scope.chain.length;
     const encoded: DriverWrite[] = writes.map((w) => {
       const tagVersions = w.tags.length > 0 ? tagRecord(w.tags, w.versions, chainLength) : undefined;
-      const value = encodeEnvelope(
+      const value = this.codec.encode(
         {
           value: w.value,
           createdAt: now,
@@ -382,7 +397,6 @@ export class CacheCore {
           scopeVersions: w.versions.slice(0, chainLength),
           tagVersions,
         },
-        this.options.maxValueBytes,
         w.key,
       );
       // Redis keeps the entry through its grace period.
@@ -650,8 +664,33 @@ export class CacheCore {
     return [...chain, ...tags.map((t) => this.versions.tag(scope, t))];
   }
 
-  #observe(cells: readonly VersionCell[], remote: ReadonlyArray<string | null>): void {
-    for (let i = 0; i < cells.length; i++) this.versions.observe(cells[i] as VersionCell, remote[i] ?? null);
+  #observe(cells: readonly VersionCell[], remote: ReadonlyArray<StoredValue | null>): void {
+    for (let i = 0; i < cells.length; i++) {
+      const value = remote[i];
+      this.versions.observe(
+        cells[i] as VersionCell,
+        value === null || value === undefined ? null : value.toString(),
+      );
+    }
+  }
+
+  /**
+   * A cache that writes text met binary envelopes (another instance uses msgpack or compression, as
+   * during a rolling change of codec): read them again as bytes, which text decoding would mangle.
+   */
+  async #rereadAsBytes(keys: string[], counters: NamespaceCounters): Promise<Array<StoredValue | null>> {
+    const gateway = this.gateway as RedisGateway;
+    return gateway.run('get', counters, (d): Promise<Array<StoredValue | null>> =>
+      d.mgetBuffers === undefined ? d.mget(keys) : d.mgetBuffers(keys),
+    );
+  }
+
+  /** MGET of entries (and versions): as bytes when the codec stores binary envelopes. */
+  #mget(driver: RedisDriver, keys: string[]): Promise<Array<StoredValue | null>> {
+    // createCache refuses binary codecs for drivers without mgetBuffers.
+    return this.codec.binary && driver.mgetBuffers !== undefined
+      ? driver.mgetBuffers(keys)
+      : driver.mget(keys);
   }
 
   /** Fetches in one MGET the versions of every tag the entries name; returns the cells read. */
@@ -761,4 +800,9 @@ function tagRecord(
  */
 function bumpIncrement(): number {
   return 1 + Math.floor(Math.random() * 0xfffff);
+}
+
+/** A binary envelope (first byte 0x00) that arrived as text. */
+function isBinaryReadAsText(raw: StoredValue | null): boolean {
+  return typeof raw === 'string' && raw.charCodeAt(0) === 0;
 }

@@ -1,5 +1,7 @@
 import type { RedisDriver } from '../drivers/driver.js';
 import { createNodeRedisDriver, nodeRedisDriverFromClient } from '../drivers/node-redis.js';
+import { EnvelopeCodec } from '../codec/codec.js';
+import { ErrorCode, LarderError } from '../errors.js';
 import { Scope } from '../keys/scope.js';
 import type { CacheOptions, ResolvedOptions } from '../options/cache-options.js';
 import { resolveOptions } from '../options/resolve-options.js';
@@ -39,7 +41,19 @@ export function createCache(options: CacheOptions = {}): Cache {
 
   // The gateway reports successes to the core (to replay failed bumps); calls start after both exist.
   const gateway = createGateway(resolved, events, () => core.onRedisSuccess());
-  const core = new CacheCore(resolved, memory, gateway, versions, stats, events, `${root.base}:bus`);
+  const codec = new EnvelopeCodec({
+    codec: resolved.codec,
+    compression: resolved.compression,
+    maxValueBytes: resolved.maxValueBytes,
+  });
+  if (codec.binary && gateway !== undefined && gateway.driver.mgetBuffers === undefined) {
+    throw new LarderError(
+      ErrorCode.InvalidOptions,
+      `The ${gateway.driver.name} driver cannot store binary values: use codec 'json' without compression with it`,
+      { option: 'codec' },
+    );
+  }
+  const core = new CacheCore(resolved, memory, gateway, versions, stats, events, codec, `${root.base}:bus`);
   const driverOwned = resolved.redis !== false && resolved.redis.source.kind !== 'client';
   if (gateway === undefined) logger.info({}, 'larder: Redis tier off, memory only');
   else

@@ -1,8 +1,9 @@
-import type { DriverWrite } from '../drivers/driver.js';
+import type { DriverWrite, StoredValue } from '../drivers/driver.js';
 
 /** A write or delete that could not reach Redis, kept to replay. */
 type PendingWrite =
-  { readonly kind: 'set'; readonly value: string; readonly expiresAt: number } | { readonly kind: 'delete' };
+  | { readonly kind: 'set'; readonly value: StoredValue; readonly expiresAt: number }
+  | { readonly kind: 'delete' };
 
 /**
  * Redis writes and deletes that failed while Redis was unavailable, the latest per key, bounded:

@@ -29,14 +29,7 @@ export type Envelope = {
 export function encodeEnvelope(envelope: Envelope, maxBytes: number, key: string): string {
   let encoded: string;
   try {
-    encoded = JSON.stringify({
-      c: envelope.createdAt,
-      e: envelope.expiresAt,
-      g: envelope.graceUntil > envelope.expiresAt ? envelope.graceUntil : undefined,
-      s: envelope.scopeVersions,
-      t: envelope.tagVersions,
-      v: envelope.value,
-    });
+    encoded = JSON.stringify(toFields(envelope));
   } catch (error) {
     throw new LarderError(
       ErrorCode.InvalidValue,
@@ -46,20 +39,35 @@ export function encodeEnvelope(envelope: Envelope, maxBytes: number, key: string
     );
   }
   // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the byte count when that bound already fits.
-  if (encoded.length * 3 > maxBytes) {
-    const bytes = Buffer.byteLength(encoded);
-    if (bytes > maxBytes) {
-      throw new LarderError(
-        ErrorCode.ValueTooLarge,
-        `The value for key ${describe(key)} is ${bytes} bytes serialized, over maxValueBytes (${maxBytes})`,
-        { key, bytes, maxBytes },
-      );
-    }
-  }
+  if (encoded.length * 3 > maxBytes) assertSize(Buffer.byteLength(encoded), maxBytes, key);
   return encoded;
 }
 
-/** Parses an envelope; `undefined` when the bytes are not a Larder envelope (corrupt or foreign). */
+/** @throws LarderError `E_VALUE_TOO_LARGE` when `bytes` exceeds `maxBytes`. */
+export function assertSize(bytes: number, maxBytes: number, key: string): void {
+  if (bytes > maxBytes) {
+    throw new LarderError(
+      ErrorCode.ValueTooLarge,
+      `The value for key ${describe(key)} is ${bytes} bytes serialized, over maxValueBytes (${maxBytes})`,
+      { key, bytes, maxBytes },
+    );
+  }
+}
+
+/** The stored field names of an envelope (`v` absent for `undefined`, `g` and `t` when unused). */
+export function toFields(envelope: Envelope): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    c: envelope.createdAt,
+    e: envelope.expiresAt,
+    s: envelope.scopeVersions,
+  };
+  if (envelope.graceUntil > envelope.expiresAt) fields.g = envelope.graceUntil;
+  if (envelope.tagVersions !== undefined) fields.t = envelope.tagVersions;
+  if (envelope.value !== undefined) fields.v = envelope.value;
+  return fields;
+}
+
+/** Parses a JSON envelope; `undefined` when the bytes are not a Larder envelope (corrupt or foreign). */
 export function decodeEnvelope(raw: string): Envelope | undefined {
   let parsed: unknown;
   try {
@@ -67,11 +75,16 @@ export function decodeEnvelope(raw: string): Envelope | undefined {
   } catch {
     return undefined;
   }
+  return fromFields(parsed);
+}
+
+/** Checks decoded fields (from JSON or msgpack) and builds the envelope; `undefined` if they are not one. */
+export function fromFields(parsed: unknown): Envelope | undefined {
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const { c, e, g, s, t, v } = parsed as Record<string, unknown>;
-  if (g !== undefined && typeof g !== 'number') return undefined;
   if (typeof c !== 'number' || typeof e !== 'number' || !Array.isArray(s) || !s.every(isVersion))
     return undefined;
+  if (g !== undefined && typeof g !== 'number') return undefined;
   if (t !== undefined && (typeof t !== 'object' || t === null || !Object.values(t).every(isVersion)))
     return undefined;
   return {

@@ -1,5 +1,8 @@
+/** A stored value: text (JSON envelopes) or bytes (msgpack or compressed envelopes). */
+export type StoredValue = string | Buffer;
+
 /** One write in a batch. */
-export type DriverWrite = { readonly key: string; readonly value: string; readonly ttlMs: number };
+export type DriverWrite = { readonly key: string; readonly value: StoredValue; readonly ttlMs: number };
 
 /** Callbacks of a pub/sub subscription. */
 export type SubscriptionListener = {
@@ -31,8 +34,13 @@ export interface RedisDriver {
   readonly endpoint: string;
   /** One MGET. Callers keep keys of one slot when running against a cluster. */
   mget(keys: readonly string[]): Promise<Array<string | null>>;
+  /**
+   * MGET returning bytes, for binary values (msgpack, compression). Optional: a driver without it
+   * can only be used with the JSON codec and no compression.
+   */
+  mgetBuffers?(keys: readonly string[]): Promise<Array<Buffer | null>>;
   /** SET with PX. */
-  set(key: string, value: string, ttlMs: number): Promise<void>;
+  set(key: string, value: StoredValue, ttlMs: number): Promise<void>;
   /**
    * Several SET PX in one round trip: a pipeline, or MULTI/EXEC when `atomic` (all or nothing).
    * Rejects if any command failed.

@@ -251,6 +251,20 @@ function wrapIoredisClient(
       );
       return out;
     },
+    async mgetBuffers(keys) {
+      if (keys.length === 0) return [];
+      ready();
+      const out = new Array<Buffer | null>(keys.length);
+      await Promise.all(
+        groups(keys).map(async (indexes) => {
+          const replies = await client.mgetBuffer(indexes.map((i) => keys[i] as string));
+          replies.forEach((reply, j) => {
+            out[indexes[j] as number] = reply ?? null;
+          });
+        }),
+      );
+      return out;
+    },
     async set(key, value, ttlMs) {
       ready();
       await client.set(key, value, 'PX', ttlMs);

@@ -1,4 +1,4 @@
-import type { DriverWrite, RedisDriver, Subscription, SubscriptionListener } from './driver.js';
+import type { DriverWrite, RedisDriver, StoredValue, Subscription, SubscriptionListener } from './driver.js';
 
 /** Options of a {@link MemoryStore}. */
 export type MemoryStoreOptions = {
@@ -33,7 +33,8 @@ const SWEEP_PROBES = 4;
 class Entry {
   constructor(
     readonly key: string,
-    public value: string,
+    /** Strings as given; bytes as a private copy. */
+    public value: StoredValue,
     public expiresAt: number,
     /** Creation order: a SCAN cursor is the last `seq` it visited. */
     readonly seq: number,
@@ -75,11 +76,19 @@ export class MemoryStore {
 
   /** @internal */
   get(key: string): string | null {
-    return this.#live(key)?.value ?? null;
+    const value = this.#live(key)?.value;
+    return value === undefined ? null : typeof value === 'string' ? value : value.toString();
+  }
+
+  /** @internal */
+  getBuffer(key: string): Buffer | null {
+    const value = this.#live(key)?.value;
+    return value === undefined ? null : Buffer.from(value);
   }
 
   /** @internal Validates like Redis; throws its error reply. */
-  set(key: string, value: string, ttlMs: number, onlyIfAbsent: boolean): boolean {
+  set(key: string, given: StoredValue, ttlMs: number, onlyIfAbsent: boolean): boolean {
+    const value = typeof given === 'string' ? given : Buffer.from(given);
     const expiresAt = this.#expiry(ttlMs);
     const existing = this.#live(key);
     if (existing !== undefined) {
@@ -104,7 +113,7 @@ export class MemoryStore {
   /** @internal */
   deleteIfEquals(key: string, value: string): boolean {
     const entry = this.#live(key);
-    if (entry === undefined || entry.value !== value) return false;
+    if (entry === undefined || entry.value.toString() !== value) return false;
     this.#remove(entry);
     return true;
   }
@@ -115,8 +124,9 @@ export class MemoryStore {
     const entry = this.#live(key);
     let current = 0n;
     if (entry !== undefined) {
-      if (!/^(?:0|-?[1-9][0-9]{0,19})$/.test(entry.value)) throw new Error(NOT_AN_INTEGER);
-      current = BigInt(entry.value);
+      const text = entry.value.toString();
+      if (!/^(?:0|-?[1-9][0-9]{0,19})$/.test(text)) throw new Error(NOT_AN_INTEGER);
+      current = BigInt(text);
       if (current < INT64_MIN || current > INT64_MAX) throw new Error(NOT_AN_INTEGER);
     }
     const next = current + BigInt(increment);
@@ -199,7 +209,7 @@ export class MemoryStore {
     return this.#now() + ttlMs;
   }
 
-  #insert(key: string, value: string, expiresAt: number): void {
+  #insert(key: string, value: StoredValue, expiresAt: number): void {
     this.#seq += 1;
     const entry = new Entry(key, value, expiresAt, this.#seq);
     this.#entries.set(key, entry);
@@ -274,6 +284,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): RedisDriv
       return !closed;
     },
     mget: (keys) => run(() => keys.map((key) => store.get(key))),
+    mgetBuffers: (keys) => run(() => keys.map((key) => store.getBuffer(key))),
     set: (key, value, ttlMs) =>
       run(() => {
         store.set(key, value, ttlMs, false);

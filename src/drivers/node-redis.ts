@@ -1,4 +1,4 @@
-import { createClient, type RedisClientType } from 'redis';
+import { createClient, RESP_TYPES, type RedisClientType } from 'redis';
 import { redactText, redactUrl } from '../telemetry/redact.js';
 import type { DriverWrite, RedisDriver } from './driver.js';
 
@@ -80,6 +80,8 @@ function wrapNodeRedisClient(
   client: NodeRedisClient,
   { owned, endpoint }: { owned: boolean; endpoint: string },
 ): RedisDriver {
+  // A view of the same connection that returns bulk strings as Buffers, made on first binary read.
+  let binaryClient: ReturnType<NodeRedisClient['withTypeMapping']> | undefined;
   return {
     name: DRIVER_NAME,
     endpoint,
@@ -90,6 +92,12 @@ function wrapNodeRedisClient(
       if (keys.length === 0) return [];
       const replies = (await client.mGet([...keys])) as unknown[];
       return replies.map(asString);
+    },
+    async mgetBuffers(keys) {
+      if (keys.length === 0) return [];
+      binaryClient ??= client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+      const replies = (await binaryClient.mGet([...keys])) as unknown[];
+      return replies.map((reply) => (reply === null || reply === undefined ? null : (reply as Buffer)));
     },
     async set(key, value, ttlMs) {
       await client.set(key, value, { expiration: { type: 'PX', value: ttlMs } });

@@ -75,6 +75,19 @@ export type CacheOptions = {
    * @default 0
    */
   ttlJitter?: number;
+  /**
+   * How entries are serialized in Redis. `'msgpack'` (msgpackr) is more compact and also keeps
+   * `Date`, `Map`, `Set` and BigInt values; JSON is readable in `redis-cli`. Either can read what the
+   * other wrote, so the setting can change during a rolling upgrade.
+   * @default 'json'
+   */
+  codec?: 'json' | 'msgpack';
+  /**
+   * Compress serialized entries at or above `threshold` bytes (flagged in the stored value).
+   * `true` means `{ threshold: 1024, algorithm: 'brotli' }`.
+   * @default false
+   */
+  compression?: boolean | { threshold?: number; algorithm?: 'gzip' | 'brotli' };
   /** The in-process tier, or `false` to turn it off. */
   memory?: false | MemoryOptions;
   /** The Redis tier, or `false` (or omitted) for a memory-only cache. */
@@ -220,6 +233,8 @@ export type ResolvedOptions = {
   loaderHardTimeoutMs: number | undefined;
   refreshAhead: number | undefined;
   ttlJitter: number;
+  codec: 'json' | 'msgpack';
+  compression: false | { thresholdBytes: number; algorithm: 'gzip' | 'brotli' };
   maxKeyLength: number;
   maxValueBytes: number;
   memory: false | { maxEntries: number; maxBytes: number; maxTtlMs: number };
@@ -256,6 +271,8 @@ export const DEFAULTS = {
   grace: 0,
   graceBackoff: '5s',
   ttlJitter: 0,
+  codec: 'json',
+  compression: { threshold: 1024, algorithm: 'brotli' },
   memory: { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, maxTtl: '1m' },
   redis: {
     commandTimeout: 300,

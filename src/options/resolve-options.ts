@@ -20,6 +20,16 @@ const schema = z.strictObject({
   loaderTimeout: z.strictObject({ soft: duration.optional(), hard: duration.optional() }).optional(),
   refreshAhead: z.number().gt(0).lt(1).optional(),
   ttlJitter: z.number().min(0).lt(1).optional(),
+  codec: z.enum(['json', 'msgpack']).optional(),
+  compression: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        threshold: z.number().int().min(0).optional(),
+        algorithm: z.enum(['gzip', 'brotli']).optional(),
+      }),
+    ])
+    .optional(),
   memory: z
     .union([
       z.literal(false),
@@ -140,6 +150,18 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
     loaderHardTimeoutMs: optionalMs(options.loaderTimeout?.hard, 'loaderTimeout.hard'),
     refreshAhead: options.refreshAhead,
     ttlJitter: options.ttlJitter ?? DEFAULTS.ttlJitter,
+    codec: options.codec ?? DEFAULTS.codec,
+    compression:
+      options.compression === undefined || options.compression === false
+        ? false
+        : {
+            thresholdBytes:
+              (options.compression === true ? undefined : options.compression.threshold) ??
+              DEFAULTS.compression.threshold,
+            algorithm:
+              (options.compression === true ? undefined : options.compression.algorithm) ??
+              DEFAULTS.compression.algorithm,
+          },
     maxKeyLength: options.maxKeyLength ?? DEFAULTS.maxKeyLength,
     maxValueBytes: options.maxValueBytes ?? DEFAULTS.maxValueBytes,
     memory:

@@ -104,6 +104,8 @@ export type DriverCapabilities<S> = {
   connections: boolean;
   /** `setMany(…, true)` takes keys of any hash slot (false on a cluster: it must reject them). */
   atomicAcrossSlots: boolean;
+  /** `mgetBuffers()` exists and values may be bytes (false for Upstash REST). @default true */
+  binary?: boolean;
   /** Builds a driver on a caller-owned client, to check that `close()` leaves the client open. */
   callerOwned?: (server: S) => Promise<CallerOwnedClient>;
 };
@@ -291,6 +293,30 @@ export function runDriverConformance<S = TestRedisServer>(
         const keys = Array.from({ length: 40 }, (_, i) => key(`many-${i}`));
         for (const [i, k] of keys.entries()) if (i % 3 !== 0) await driver.set(k, `v${i}`, 60_000);
         await expect(driver.mget(keys)).resolves.toEqual(keys.map((_, i) => (i % 3 === 0 ? null : `v${i}`)));
+      });
+    });
+
+    describe('mgetBuffers (binary values)', () => {
+      it('round-trips arbitrary bytes, or is absent', async () => {
+        const mgetBuffers = driver.mgetBuffers?.bind(driver);
+        if (caps.binary === false) {
+          expect(mgetBuffers).toBeUndefined();
+          return;
+        }
+        expect(mgetBuffers).toBeDefined();
+        const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+        await driver.set(key('bin'), bytes, 60_000);
+        await driver.setMany(
+          [{ key: key('bin2'), value: Buffer.from([0, 0xff, 0x7b]), ttlMs: 60_000 }],
+          false,
+        );
+        await driver.set(key('text'), 'héllo', 60_000);
+        const [a, missing, b, text] =
+          (await mgetBuffers?.([key('bin'), key('none'), key('bin2'), key('text')])) ?? [];
+        expect(a?.equals(bytes)).toBe(true);
+        expect(missing).toBeNull();
+        expect([...(b ?? [])]).toEqual([0, 0xff, 0x7b]);
+        expect(text?.toString()).toBe('héllo');
       });
     });
 

@@ -32,6 +32,7 @@ runDriverConformance(
     // Requests, not connections: nothing of its own shows in CLIENT LIST.
     connections: false,
     atomicAcrossSlots: true,
+    binary: false,
   },
 );
 
