@@ -16,12 +16,16 @@ export interface CacheEvents {
   'decode:error': { key: string; namespace: string; message: string };
   /** A loader passed to `getOrSet` failed. */
   'loader:error': { key: string; namespace: string; error: unknown };
-  /** A stale value was served: the loader failed (`error`), was slow (`soft-timeout`) or is backing off. */
-  stale: { key: string; namespace: string; reason: 'error' | 'soft-timeout' | 'backoff' | 'redis-slow' };
+  /**
+   * A stale value was served: the loader failed (`error`), was slow or another process holds its
+   * lock (`soft-timeout`), or Redis was slow (`redis-slow`). Later calls during `graceBackoff` are
+   * counted in `staleServed` without an event each.
+   */
+  stale: { key: string; namespace: string; reason: 'error' | 'soft-timeout' | 'redis-slow' };
   /** Refresh-ahead started a background reload. */
   refresh: { key: string; namespace: string };
   /** A call waited for another process that holds the key's lock. */
-  'lock:wait': { key: string; namespace: string; waitedMs: number; outcome: 'value' | 'timeout' | 'stale' };
+  'lock:wait': { key: string; namespace: string; waitedMs: number; outcome: 'value' | 'stale' };
   /** The L1 coherence bus connected (`up`) or dropped (`down`); memory was flushed. */
   bus: { state: 'up' | 'down'; reason?: string };
   /** Writes, deletes and invalidations kept while Redis was unavailable were replayed. */
