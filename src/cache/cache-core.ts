@@ -235,7 +235,13 @@ export class CacheCore {
     const gateway = this.gateway;
     const cells = this.#cellsFor(scope, tags);
     if (gateway === undefined) {
-      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: false, stale: undefined };
+      return {
+        found: false,
+        cells,
+        snapshot: this.versions.snapshot(cells),
+        redisFailed: false,
+        stale: undefined,
+      };
     }
     try {
       // One MGET: the entry first, then its versions.
@@ -243,7 +249,7 @@ export class CacheCore {
       let raw = replies[0] ?? null;
       this.#observe(cells, replies.slice(1));
       if (isBinaryReadAsText(raw)) raw = (await this.#rereadAsBytes([key], counters))[0] ?? null;
-      const snapshot = cells.map(versionOf);
+      const snapshot = this.versions.snapshot(cells);
       if (raw === null) return { found: false, cells, snapshot, redisFailed: false, stale: undefined };
       const judged = await this.#judge(
         scope,
@@ -259,7 +265,13 @@ export class CacheCore {
       return { found: false, cells, snapshot, redisFailed: false, stale: judged.entry };
     } catch (error) {
       this.fallback(error, 'get', counters);
-      return { found: false, cells, snapshot: cells.map(versionOf), redisFailed: true, stale: undefined };
+      return {
+        found: false,
+        cells,
+        snapshot: this.versions.snapshot(cells),
+        redisFailed: true,
+        stale: undefined,
+      };
     }
   }
 
@@ -294,7 +306,7 @@ export class CacheCore {
       );
       const fresh = await this.#prefetchTags(scope, envelopes, counters);
       for (const cell of cells) fresh.add(cell);
-      const snapshot = cells.map(versionOf);
+      const snapshot = this.versions.snapshot(cells);
       const out: RemoteRead[] = [];
       for (let i = 0; i < keys.length; i++) {
         const envelope = envelopes[i];
@@ -355,7 +367,7 @@ export class CacheCore {
     }
     const cells = this.#cellsFor(scope, tags);
     await this.refreshUnknown(cells, counters);
-    return { ...base, cells, versions: cells.map(versionOf) };
+    return { ...base, cells, versions: this.versions.snapshot(cells) };
   }
 
   /** Reads from Redis the cells never read before (one MGET); failures leave them at 0. */
@@ -743,10 +755,14 @@ export class CacheCore {
     for (let i = 0; i < chain; i++) {
       if ((chainAndTags[i] as VersionCell).value !== envelope.scopeVersions[i]) return rejected;
     }
-    const cells = chainAndTags.slice(0, chain);
-    const versions = [...envelope.scopeVersions];
     const tags = Object.entries(envelope.tagVersions ?? {});
+    // Without tags the entry shares its scope's cell and version arrays (memory per entry).
+    let cells: VersionCell[] =
+      chainAndTags.length === chain ? (chainAndTags as VersionCell[]) : chainAndTags.slice(0, chain);
+    let versions = this.versions.snapshot(cells);
     if (tags.length > 0) {
+      cells = chainAndTags.slice(0, chain);
+      versions = [...envelope.scopeVersions];
       const tagCells = tags.map(([tag]) => this.versions.tag(scope, tag));
       const unread = tagCells.filter((c) => !fresh.has(c));
       if (unread.length > 0 && this.gateway !== undefined) {
@@ -776,10 +792,6 @@ export class CacheCore {
 
 function keyOf(cell: VersionCell): string {
   return cell.key;
-}
-
-function versionOf(cell: VersionCell): number {
-  return cell.value;
 }
 
 function tagRecord(

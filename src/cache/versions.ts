@@ -28,6 +28,7 @@ export class VersionCell {
 export class VersionRegistry {
   readonly #cells: LRUCache<string, VersionCell>;
   readonly #scopeChains = new WeakMap<Scope, VersionCell[]>();
+  readonly #snapshots = new WeakMap<readonly VersionCell[], number[]>();
   // Each local bump gets a distinct negative marker, so it equals no version recorded in Redis.
   #nextLocalMarker = -1;
 
@@ -38,6 +39,25 @@ export class VersionRegistry {
         if (reason === 'evict' || reason === 'delete') cell.value = Number.NaN;
       },
     });
+  }
+
+  /**
+   * The current values of `cells`, as an array shared by every caller while they do not change:
+   * memory entries of one scope then share one versions array instead of holding a copy each.
+   * Callers must not modify it.
+   */
+  snapshot(cells: readonly VersionCell[]): number[] {
+    const last = this.#snapshots.get(cells);
+    if (
+      last !== undefined &&
+      last.length === cells.length &&
+      last.every((v, i) => v === (cells[i] as VersionCell).value)
+    ) {
+      return last;
+    }
+    const fresh = cells.map((c) => c.value);
+    this.#snapshots.set(cells, fresh);
+    return fresh;
   }
 
   /** The cells of a scope's chain, root first; cached per scope object. */
