@@ -16,8 +16,8 @@ export default tseslint.config(
     },
   },
   {
-    // The service's entry point, the CLI, benchmarks and tests talk to a terminal.
-    files: ['src/server/main.ts', 'src/cli/**', 'bench/**', 'test/**'],
+    // The service's entry point, the seed script, the CLI, benchmarks and tests talk to a terminal.
+    files: ['src/server/main.ts', 'src/server/db/seed.ts', 'src/cli/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import { type RedisConnection, redactUrl } from '../index.js';
+import type { DatabaseTarget } from './db/database.js';
 
 /**
  * Whether the service uses Redis: `configured` (a target was given), `disabled` (the kill switch
@@ -30,6 +32,15 @@ export type ServerConfig = {
   readonly redisReason: string;
   /** Present exactly when `redisMode` is `configured`. */
   readonly redis: RedisTarget | undefined;
+  /** Folder of the service's local state (PGlite's files go in `<dataDir>/pglite`). @default '<cwd>/data' */
+  readonly dataDir: string;
+  /** Postgres at `DATABASE_URL`, else PGlite in `<dataDir>/pglite`. */
+  readonly database: DatabaseTarget;
+  /**
+   * Fill an empty database (no leads) with demo data at start.
+   * @default true with PGlite, false with DATABASE_URL
+   */
+  readonly seedDemoData: boolean;
 };
 
 /** A variable of the environment has a value the service cannot use. */
@@ -55,7 +66,9 @@ const ENVIRONMENT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
  *
  * Variables: `PORT` (default 3000), `HOST` (default 127.0.0.1), `LARDER_ENV` (default development),
  * `REDIS_URL`, or `REDIS_HOST` / `REDIS_PORT` / `REDIS_PASSWORD` / `REDIS_DB` / `REDIS_TLS`, and
- * `REDIS_ENABLED` (`false`, `0`, `no` or `off` turn Redis off whatever else is set).
+ * `REDIS_ENABLED` (`false`, `0`, `no` or `off` turn Redis off whatever else is set); `DATA_DIR`
+ * (default `./data`), `DATABASE_URL` (`postgres://`; PGlite in `DATA_DIR` without it) and
+ * `SEED_DEMO_DATA` (default on for PGlite, off for `DATABASE_URL`).
  * @throws ConfigError naming the variable and the value it got.
  * @example
  * const config = loadConfig(process.env);
@@ -100,7 +113,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
     );
   }
 
-  const base = { host, port, environment };
+  const dataDir = resolve(read('DATA_DIR') ?? 'data');
+  const database = databaseTarget(read('DATABASE_URL'), dataDir);
+  const seedDemoData = flag('SEED_DEMO_DATA', read('SEED_DEMO_DATA')) ?? database.engine === 'pglite';
+  const base = { host, port, environment, dataDir, database, seedDemoData };
   if (enabled === false) {
     return {
       ...base,
@@ -130,6 +146,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
     redisReason: `Redis is configured at ${endpoint}`,
     redis: { endpoint, connection: () => ({ ...connection }) },
   };
+}
+
+/** Postgres when `DATABASE_URL` is set, else PGlite in `<dataDir>/pglite`. */
+function databaseTarget(url: string | undefined, dataDir: string): DatabaseTarget {
+  if (url === undefined) return { engine: 'pglite', dataDir: resolve(dataDir, 'pglite') };
+  if (!/^postgres(?:ql)?:\/\/./.test(url) || !URL.canParse(url)) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      `Invalid DATABASE_URL: expected a postgres:// or postgresql:// URL, got ${JSON.stringify(url.includes('@') ? redactUrl(url) : url)}`,
+    );
+  }
+  return { engine: 'postgres', endpoint: redactUrl(url), connectionString: () => url };
 }
 
 function isRedisUrl(value: string): boolean {

@@ -9,7 +9,9 @@ export const ServiceErrorCode = {
   EmptySlug: 'E_EMPTY_SLUG',
   /** The body sets a field the service owns (`companySlug`, `createdAt`). */
   ReservedField: 'E_RESERVED_FIELD',
-  /** Nothing is stored under the given slug or assistant id, or the route does not exist. */
+  /** A phone number that is not a valid number (libphonenumber-js), named in the message. */
+  InvalidPhone: 'E_INVALID_PHONE',
+  /** Nothing is stored under the given slug, assistant id or lead id, or the route does not exist. */
   NotFound: 'E_NOT_FOUND',
   /** Every slug variant (`acme`, `acme-2` ... `acme-100`) is taken by other assistants. */
   SlugTaken: 'E_SLUG_TAKEN',
@@ -26,6 +28,7 @@ const STATUS: Record<ServiceErrorCode, number> = {
   E_VALIDATION: 400,
   E_EMPTY_SLUG: 400,
   E_RESERVED_FIELD: 400,
+  E_INVALID_PHONE: 400,
   E_NOT_FOUND: 404,
   E_SLUG_TAKEN: 409,
   E_UNAVAILABLE: 503,

@@ -43,7 +43,10 @@ process.once('SIGTERM', (signal) => void shutdown(signal));
 try {
   await app.listen({ host: config.host, port: config.port });
 } catch (error) {
-  app.log.error({ err: error, host: config.host, port: config.port }, 'could not listen');
+  app.log.error(
+    { err: error, host: config.host, port: config.port },
+    'could not start (database, or listening)',
+  );
   await app.close();
   process.exit(1);
 }

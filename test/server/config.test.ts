@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/server/config.js';
@@ -132,5 +133,62 @@ describe('loadConfig', () => {
   it('rejects REDIS_URL together with REDIS_HOST-style fields', () => {
     const error = configError({ REDIS_URL: 'redis://a:6379', REDIS_HOST: 'b' });
     expect(error.message).toMatch(/REDIS_URL.*REDIS_HOST/);
+  });
+});
+
+describe('loadConfig: database', () => {
+  it('uses PGlite in ./data/pglite and seeds demo data when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.dataDir).toBe(resolve('data'));
+    expect(config.database).toEqual({ engine: 'pglite', dataDir: join(resolve('data'), 'pglite') });
+    expect(config.seedDemoData).toBe(true);
+  });
+
+  it('reads DATA_DIR, relative to the working directory', () => {
+    expect(loadConfig({ DATA_DIR: 'var/larder' }).database).toEqual({
+      engine: 'pglite',
+      dataDir: join(resolve('var/larder'), 'pglite'),
+    });
+    expect(loadConfig({ DATA_DIR: '/srv/larder' }).dataDir).toBe('/srv/larder');
+  });
+
+  it('uses Postgres at DATABASE_URL, does not seed it by default, and redacts its password', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgresql://app:s3cret@db.internal:5433/leads' });
+    expect(config.database).toMatchObject({
+      engine: 'postgres',
+      endpoint: 'postgresql://app:***@db.internal:5433/leads',
+    });
+    expect(config.database.engine === 'postgres' && config.database.connectionString()).toBe(
+      'postgresql://app:s3cret@db.internal:5433/leads',
+    );
+    expect(config.seedDemoData).toBe(false);
+    expect(JSON.stringify(config)).not.toContain('s3cret');
+    expect(inspect(config, { depth: 10 })).not.toContain('s3cret');
+  });
+
+  it('reads SEED_DEMO_DATA either way', () => {
+    expect(loadConfig({ SEED_DEMO_DATA: 'off' }).seedDemoData).toBe(false);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/leads', SEED_DEMO_DATA: 'yes' }).seedDemoData).toBe(
+      true,
+    );
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'mysql://db/leads' }, 'DATABASE_URL', '"mysql://db/leads"'],
+    [{ DATABASE_URL: 'postgres://' }, 'DATABASE_URL', '"postgres://"'],
+    [{ SEED_DEMO_DATA: 'sometimes' }, 'SEED_DEMO_DATA', '"sometimes"'],
+  ] as Array<[NodeJS.ProcessEnv, string, string]>)(
+    'rejects %o naming the variable and the value',
+    (env, variable, shown) => {
+      const error = configError(env);
+      expect(error.variable).toBe(variable);
+      expect(error.message).toContain(variable);
+      expect(error.message).toContain(shown);
+    },
+  );
+
+  it('redacts the password of a rejected DATABASE_URL', () => {
+    const error = configError({ DATABASE_URL: 'mysql://app:s3cret@db/leads' });
+    expect(error.message).not.toContain('s3cret');
   });
 });

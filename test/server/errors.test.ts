@@ -5,7 +5,7 @@ import { buildApp } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
 import { mapError } from '../../src/server/error-handler.js';
 import { ServiceError, ServiceErrorCode } from '../../src/server/errors.js';
-import { closeApps, getBySlug, openedApps, postMapping } from './helpers.js';
+import { closeApps, getBySlug, openedApps, postMapping, sharedDatabase } from './helpers.js';
 
 afterEach(closeApps);
 
@@ -63,7 +63,12 @@ describe('error mapping', () => {
 
   it('answers an unexpected error with 500, a generic message, and logs it', async () => {
     const { lines, stream } = logSink();
-    const app = buildApp({ config: loadConfig({}), logger: { level: 'error', stream } });
+    const app = buildApp({
+      config: loadConfig({}),
+      database: sharedDatabase(),
+      seed: false,
+      logger: { level: 'error', stream },
+    });
     openedApps.push(app);
     app.get('/boom', async () => {
       throw new Error('db password hunter2');
@@ -78,7 +83,7 @@ describe('error mapping', () => {
 
   it('turns a Larder input error raised by the cache into a 400, not a 500', async () => {
     const cache = createCache({ maxValueBytes: 500 });
-    const app = buildApp({ config: loadConfig({}), cache });
+    const app = buildApp({ config: loadConfig({}), database: sharedDatabase(), seed: false, cache });
     openedApps.push(app);
     const res = await postMapping(app, { companyName: 'Acme', assistantId: 'a1', notes: 'x'.repeat(1000) });
     expect(res.statusCode).toBe(400);
@@ -88,7 +93,7 @@ describe('error mapping', () => {
 
   it('answers 503 once the cache is closed (shutdown), not 500', async () => {
     const cache = createCache({});
-    const app = buildApp({ config: loadConfig({}), cache });
+    const app = buildApp({ config: loadConfig({}), database: sharedDatabase(), seed: false, cache });
     openedApps.push(app);
     await cache.close();
     const res = await getBySlug(app, 'acme');
@@ -97,7 +102,7 @@ describe('error mapping', () => {
   });
 
   it('gives errors raised before routing the same shape', async () => {
-    const app = buildApp({ config: loadConfig({}) });
+    const app = buildApp({ config: loadConfig({}), database: sharedDatabase(), seed: false });
     openedApps.push(app);
     const tooLong = await app.inject({ method: 'GET', url: `/api/assistants/${'a'.repeat(600)}/company` });
     expect(tooLong.statusCode).toBeGreaterThanOrEqual(400);
@@ -111,7 +116,7 @@ describe('error mapping', () => {
 
 describe('cache ownership', () => {
   it('closes the cache it created when the app closes', async () => {
-    const app = buildApp({ config: loadConfig({}) });
+    const app = buildApp({ config: loadConfig({}), database: sharedDatabase(), seed: false });
     await app.ready();
     const cache = app.cache;
     await app.close();
@@ -120,7 +125,7 @@ describe('cache ownership', () => {
 
   it('leaves a cache it was given open', async () => {
     const cache = createCache({});
-    const app = buildApp({ config: loadConfig({}), cache });
+    const app = buildApp({ config: loadConfig({}), database: sharedDatabase(), seed: false, cache });
     await postMapping(app, { companyName: 'Acme', assistantId: 'a1' });
     await app.close();
     expect(await cache.namespace('company-assistants').get('assistant:a1')).toBe('acme');

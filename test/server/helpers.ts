@@ -1,15 +1,56 @@
 export { commandCalls, integerReply } from '../support/redis-replies.js';
 import type { FastifyInstance } from 'fastify';
+import { afterAll } from 'vitest';
 import type { Cache } from '../../src/index.js';
 import { buildApp } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
+import type { Database } from '../../src/server/db/database.js';
+import type { SeedOptions } from '../../src/server/db/seed.js';
+import { memoryDatabase } from '../support/pglite.js';
 
 /** Apps built by a test file; its afterEach closes them. */
 export const openedApps: FastifyInstance[] = [];
 
-/** Builds an app from an environment (LARDER_ENV=test unless given) and records it for closing. */
-export function appFromEnv(env: NodeJS.ProcessEnv, cache?: Cache): FastifyInstance {
-  const app = buildApp({ config: loadConfig({ LARDER_ENV: 'test', ...env }), cache });
+let shared: Database | undefined;
+
+/**
+ * An in-memory PGlite shared by the apps of the calling test file that are given no database of
+ * their own; closed after the file's tests. Apps never write to `./data` in tests.
+ */
+export function sharedDatabase(): Database {
+  shared ??= memoryDatabase();
+  return shared;
+}
+
+// Registered when a test file imports this module, so it belongs to that file's root suite.
+afterAll(async () => {
+  await shared?.close();
+  shared = undefined;
+});
+
+/** Options of {@link appFromEnv} beyond the environment. */
+export type TestAppOptions = {
+  /** @default {@link sharedDatabase} */
+  database?: Database;
+  /** @default false: tests seed what they need */
+  seed?: false | SeedOptions;
+};
+
+/**
+ * Builds an app from an environment (LARDER_ENV=test unless given) and records it for closing.
+ * Its database is the file's {@link sharedDatabase} unless one is given.
+ */
+export function appFromEnv(
+  env: NodeJS.ProcessEnv,
+  cache?: Cache,
+  options: TestAppOptions = {},
+): FastifyInstance {
+  const app = buildApp({
+    config: loadConfig({ LARDER_ENV: 'test', ...env }),
+    cache,
+    database: options.database ?? sharedDatabase(),
+    seed: options.seed ?? false,
+  });
   openedApps.push(app);
   return app;
 }
@@ -54,4 +95,41 @@ export function getBySlug(app: FastifyInstance, slug: string) {
 /** GET /api/assistants/:assistantId/company. */
 export function getByAssistant(app: FastifyInstance, assistantId: string) {
   return app.inject({ method: 'GET', url: `/api/assistants/${encodeURIComponent(assistantId)}/company` });
+}
+
+/** A database that records every statement run through `query` (not inside transactions). */
+export function recordingDatabase(db: Database): { db: Database; statements: string[] } {
+  const statements: string[] = [];
+  return {
+    statements,
+    db: {
+      engine: db.engine,
+      location: db.location,
+      query(sql, params) {
+        statements.push(sql.replace(/\s+/g, ' ').trim());
+        return db.query(sql, params);
+      },
+      exec: (sql) => db.exec(sql),
+      transaction: (fn) => db.transaction(fn),
+      close: () => db.close(),
+    },
+  };
+}
+
+/** GET /api/leads/lookup. */
+export function lookupLead(app: FastifyInstance, phone: string, org?: string) {
+  return app.inject({
+    method: 'GET',
+    url: '/api/leads/lookup',
+    query: org === undefined ? { phone } : { phone, org },
+  });
+}
+
+/** PATCH /api/leads/:id. */
+export function patchLead(app: FastifyInstance, id: string, body: unknown) {
+  return app.inject({
+    method: 'PATCH',
+    url: `/api/leads/${encodeURIComponent(id)}`,
+    payload: body as object,
+  });
 }
