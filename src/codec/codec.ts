@@ -1,4 +1,4 @@
-import { Packr } from 'msgpackr';
+import { decode as unpack, encode as pack, ExtensionCodec } from '@msgpack/msgpack';
 import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from 'node:zlib';
 import type { StoredValue } from '../drivers/driver.js';
 import { describe, ErrorCode, LarderError } from '../errors.js';
@@ -32,10 +32,24 @@ const FLAG_COMPRESSED = 2;
 const FLAG_BROTLI = 4;
 const KNOWN_FLAGS = FLAG_MSGPACK | FLAG_COMPRESSED | FLAG_BROTLI;
 
-// structuredClone keeps Map, Set, Date and repeated references; the BigInt extension any BigInt.
-// No shared `structures` are configured, so each value carries its own record definitions and
-// entries written by one process read in any other (checked across instances in the tests).
-const packr = new Packr({ structuredClone: true, useBigIntExtension: true });
+// Extension types beyond msgpack's own (Date is built in as a timestamp): Map, Set and BigInt of
+// any size, so values that JSON flattens come back as they went in.
+const extensionCodec = new ExtensionCodec();
+extensionCodec.register({
+  type: 1,
+  encode: (input: unknown) => (input instanceof Map ? pack([...input], { extensionCodec }) : null),
+  decode: (data: Uint8Array) => new Map(unpack(data, { extensionCodec }) as Array<[unknown, unknown]>),
+});
+extensionCodec.register({
+  type: 2,
+  encode: (input: unknown) => (input instanceof Set ? pack([...input], { extensionCodec }) : null),
+  decode: (data: Uint8Array) => new Set(unpack(data, { extensionCodec }) as unknown[]),
+});
+extensionCodec.register({
+  type: 3,
+  encode: (input: unknown) => (typeof input === 'bigint' ? pack(input.toString()) : null),
+  decode: (data: Uint8Array) => BigInt(unpack(data) as string),
+});
 
 /** Serializes envelopes for Redis and reads back every format above. */
 export class EnvelopeCodec {
@@ -96,7 +110,9 @@ export class EnvelopeCodec {
             ? brotliDecompressSync(payload, { maxOutputLength })
             : gunzipSync(payload, { maxOutputLength });
       }
-      return flags & FLAG_MSGPACK ? fromFields(packr.unpack(payload)) : decodeEnvelope(payload.toString());
+      return flags & FLAG_MSGPACK
+        ? fromFields(unpack(payload, { extensionCodec }))
+        : decodeEnvelope(payload.toString());
     } catch {
       return undefined;
     }
@@ -113,7 +129,8 @@ function packFields(envelope: Envelope, key: string): Buffer {
     );
   }
   try {
-    return packr.pack(toFields(envelope));
+    const packed = pack(toFields(envelope), { extensionCodec });
+    return Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
   } catch (error) {
     throw new LarderError(
       ErrorCode.InvalidValue,

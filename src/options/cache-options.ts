@@ -76,7 +76,7 @@ export type CacheOptions = {
    */
   ttlJitter?: number;
   /**
-   * How entries are serialized in Redis. `'msgpack'` (msgpackr) is more compact and also keeps
+   * How entries are serialized in Redis. `'msgpack'` (@msgpack/msgpack) is more compact and also keeps
    * `Date`, `Map`, `Set` and BigInt values; JSON is readable in `redis-cli`. Either can read what the
    * other wrote, so the setting can change during a rolling upgrade.
    * @default 'json'
