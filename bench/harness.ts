@@ -78,3 +78,14 @@ export function medianRun(runs: readonly RunResult[]): RunResult {
 export function collectGarbage(): void {
   globalThis.gc?.();
 }
+
+/** Summary of a list of latencies in milliseconds (p50, p99, max), `undefined` when empty. */
+export type Spread = { count: number; p50: number; p99: number; max: number };
+
+export function spread(valuesMs: readonly number[]): Spread | undefined {
+  if (valuesMs.length === 0) return undefined;
+  const sorted = Float64Array.from(valuesMs).sort();
+  const at = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+  return { count: sorted.length, p50: at(50), p99: at(99), max: sorted[sorted.length - 1] as number };
+}
