@@ -25,6 +25,8 @@ export type BusHandlers = {
 export class InvalidationBus {
   readonly channel: string;
   readonly #instanceId = randomUUID();
+  // Every message this instance sends starts so; its own come back and are dropped unparsed.
+  readonly #ownPrefix = `{"i":"${this.#instanceId}"`;
   readonly #handlers: BusHandlers;
   readonly #logger: Logger;
   #subscription: Subscription | undefined;
@@ -81,6 +83,7 @@ export class InvalidationBus {
   }
 
   #receive(payload: string): void {
+    if (payload.startsWith(this.#ownPrefix)) return;
     let message: BusMessage;
     try {
       message = JSON.parse(payload) as BusMessage;

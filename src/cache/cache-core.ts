@@ -51,6 +51,9 @@ export type PreparedWrite = {
   readonly refreshAhead: number | undefined;
 };
 
+// Replayed writes per round trip after an outage.
+const REPLAY_PAGE = 200;
+
 const MISS_NO_VERSIONS: RemoteRead = {
   found: false,
   cells: [],
@@ -559,16 +562,22 @@ export class CacheCore {
     const { writes, deletes } = this.#pendingWrites.drain(Date.now());
     const toPublish = [...this.#pendingPublish];
     this.#pendingPublish.clear();
+    // In pages, one round trip each: callers' commands interleave instead of queueing behind
+    // thousands of replayed writes on the same connection.
+    let done = 0;
     try {
+      for (; done < writes.length; done += REPLAY_PAGE) {
+        const page = writes.slice(done, done + REPLAY_PAGE);
+        await gateway.run('replay', counters, (d) => d.setMany(page, false));
+      }
       await gateway.run('replay', counters, (d) =>
         Promise.all([
-          writes.length > 0 ? d.setMany(writes, false) : undefined,
           deletes.length > 0 ? d.unlink(deletes) : undefined,
           this.#publish(d, this.bus?.message(toPublish)),
         ]),
       );
     } catch (error) {
-      this.#pendingWrites.addWrites(writes, Date.now());
+      this.#pendingWrites.addWrites(writes.slice(done), Date.now());
       this.#pendingWrites.addDeletes(deletes);
       this.#keepForPublish(toPublish);
       throw error;
