@@ -5,7 +5,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { assertRedisServerInstalled, freePort } from './redis-server.js';
+import { assertRedisServerInstalled, freePort, privateServerArgs } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -120,16 +120,7 @@ export class TestRedisCluster {
       spawn(
         'redis-server',
         [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--dir',
-          this.#dir,
+          ...privateServerArgs(port, this.#dir),
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
@@ -137,8 +128,6 @@ export class TestRedisCluster {
           // Short, so that restarted nodes agree quickly that the cluster is whole again.
           '--cluster-node-timeout',
           '1000',
-          '--protected-mode',
-          'yes',
         ],
         { stdio: 'ignore' },
       ),

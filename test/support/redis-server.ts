@@ -19,6 +19,24 @@ export function assertRedisServerInstalled(): void {
   }
 }
 
+/** Arguments of a private redis-server: loopback only, nothing persisted, files in `dir`. */
+export function privateServerArgs(port: number, dir: string): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--protected-mode',
+    'yes',
+  ];
+}
+
 /** A free TCP port on the loopback interface. */
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -109,24 +127,7 @@ export class TestRedisServer {
   }
 
   async #spawn(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        this.#dir,
-        '--protected-mode',
-        'yes',
-      ],
-      { stdio: 'ignore' },
-    );
+    const child = spawn('redis-server', privateServerArgs(this.port, this.#dir), { stdio: 'ignore' });
     this.#process = child;
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
