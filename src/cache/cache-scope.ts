@@ -62,6 +62,9 @@ export class CacheScope {
   readonly #counters: NamespaceCounters;
   readonly #dataPrefix: string;
   readonly #maxKeyLength: number;
+  // Built Redis keys of this view by caller key: a hit then hashes a string V8 has already
+  // flattened and hashed, instead of a fresh concatenation. Bounded; emptied when full.
+  readonly #builtKeys = new Map<string, string>();
 
   /** @internal use `createCache()`, `namespace()` or `forTenant()`. */
   constructor(core: CacheCore, scope: Scope) {
@@ -480,6 +483,8 @@ export class CacheScope {
 
   /** Validates a key and builds its Redis key. */
   #key(key: string): string {
+    const built = this.#builtKeys.get(key);
+    if (built !== undefined) return built;
     if (typeof key !== 'string' || key.length === 0 || key.length > this.#maxKeyLength) {
       throw new LarderError(
         ErrorCode.InvalidKey,
@@ -487,9 +492,14 @@ export class CacheScope {
         { key },
       );
     }
-    return this.#dataPrefix + escapeSegment(key);
+    const redisKey = this.#dataPrefix + escapeSegment(key);
+    if (this.#builtKeys.size >= MAX_BUILT_KEYS) this.#builtKeys.clear();
+    this.#builtKeys.set(key, redisKey);
+    return redisKey;
   }
 }
+
+const MAX_BUILT_KEYS = 10_000;
 
 function isMap<T>(value: ReadonlyArray<T> | ReadonlyMap<string, T>): value is ReadonlyMap<string, T> {
   return value instanceof Map;
