@@ -7,12 +7,12 @@
 export const MISS_NOTES: Record<number, string> = {
   1:
     'the ratio to the awaited lru-cache sits near the 0.5 line and moves with the machine (0.41×-0.58× at c=1 and ' +
-    '0.45×-0.50× at c=64 across the four full runs made while writing this). Larder builds the Redis key on every hit (`<prefix>:1:d:` + the escaped key: `escapeSegment`, ' +
-    'then a new concatenated string) and its memory tier is keyed by that string, so the LRU map must flatten and hash a ' +
-    'fresh string on every hit. Profile `memory-hit 64`: lru-cache `get` (which includes that hashing) 28% of samples, ' +
-    '`getOrSet` 10%, `escapeSegment` 2%, the harness ~40%. The awaited reference looks up strings whose hash is already ' +
-    "cached. Caching the scoped key per caller key, or keying the memory tier per scope by the caller's key, would remove " +
-    'that work from the hit path.',
+    '0.45×-0.50× at c=64 across earlier full runs). Before the last library change Larder built the Redis key on every hit ' +
+    '(`<prefix>:1:d:` + the escaped key), so the LRU map had to flatten and hash a fresh string each time (profile ' +
+    '`memory-hit 64`: lru-cache `get`, mostly that hashing, 28% of samples; `getOrSet` 10%; the harness ~40%). Scoped views ' +
+    'now remember the keys they built; what remains over the reference is a second map lookup (caller key to built key), ' +
+    'the version check and the Promise. Views created per request (`cache.forTenant(id)` in a handler) start with an ' +
+    'empty key map.',
   2:
     'at concurrency 1 a Redis-tier hit is one round trip and the client library sets much of the cost: raw node-redis ' +
     "(Larder's default driver) is itself about 0.7× raw ioredis here. Across the four full runs made while writing " +
