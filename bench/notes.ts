@@ -32,7 +32,7 @@ export const MISS_NOTES: Record<number, string> = {
     'markedly faster (see "Cost of the memory tier and the L1 bus" under scenario 3) and close to raw node-redis. The rest: ' +
     "`prepareWrite` + `encodeEnvelope` ~6%, per-call timers ~3%, and node-redis's command path, slower than ioredis's at c=1. " +
     'Skipping the self-delivery (or not publishing a key nobody else can hold) would close most of the gap to Redis only. ' +
-    "Since this run's last library change an instance drops its own bus messages before parsing them; the PUBLISH and " +
+    'An instance now drops its own bus messages before parsing them (this run includes that); the PUBLISH and ' +
     'node-redis receiving the echo remain.',
   5:
     'every Larder fallback call completes within one event-loop turn (checked: 990 of 990 steady calls resolve before a ' +
