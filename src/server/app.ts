@@ -1,8 +1,13 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyServerOptions,
+  type preHandlerAsyncHookHandler,
+} from 'fastify';
 import { type Cache, type CacheOptions, createCache, type Logger } from '../index.js';
 import type { ServerConfig } from './config.js';
 import { type Database, openDatabase } from './db/database.js';
 import { runMigrations } from './db/migrate.js';
+import { adminGuard } from './auth/require-admin.js';
 import { DEMO_DATA, type SeedOptions, seedDemoData } from './db/seed.js';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
 import { LeadRepository } from './leads/lead-repository.js';
@@ -18,6 +23,11 @@ declare module 'fastify' {
     cache: Cache;
     /** The source of truth (Postgres or PGlite), migrated. Available once the app is ready. */
     db: Database;
+    /**
+     * preHandler of admin routes: lets a request through with `Authorization: Bearer <admin token>`
+     * (or a logged-in admin session), else answers 401 `E_UNAUTHORIZED`.
+     */
+    requireAdmin: preHandlerAsyncHookHandler;
   }
 }
 
@@ -77,6 +87,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   const cache = options.cache ?? createCache(cacheOptions(config, app.log.child({ component: 'larder' })));
   app.decorate('cache', cache);
+  app.decorate('requireAdmin', adminGuard({ token: config.adminToken }));
   if (options.cache === undefined) {
     app.addHook('onClose', async () => {
       await cache.close();

@@ -41,6 +41,12 @@ export type ServerConfig = {
    * @default true with PGlite, false with DATABASE_URL
    */
   readonly seedDemoData: boolean;
+  /**
+   * The admin token (`LARDER_ADMIN_TOKEN`) that admin routes require; a function so that logging the
+   * config never prints it. `undefined` when unset: `main.ts` then generates one at first start
+   * (see `auth/admin-token.ts`), and an app built without one refuses every admin call.
+   */
+  readonly adminToken: (() => string) | undefined;
 };
 
 /** A variable of the environment has a value the service cannot use. */
@@ -68,7 +74,7 @@ const ENVIRONMENT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
  * `REDIS_URL`, or `REDIS_HOST` / `REDIS_PORT` / `REDIS_PASSWORD` / `REDIS_DB` / `REDIS_TLS`, and
  * `REDIS_ENABLED` (`false`, `0`, `no` or `off` turn Redis off whatever else is set); `DATA_DIR`
  * (default `./data`), `DATABASE_URL` (`postgres://`; PGlite in `DATA_DIR` without it) and
- * `SEED_DEMO_DATA` (default on for PGlite, off for `DATABASE_URL`).
+ * `SEED_DEMO_DATA` (default on for PGlite, off for `DATABASE_URL`); `LARDER_ADMIN_TOKEN` (16+ characters).
  * @throws ConfigError naming the variable and the value it got.
  * @example
  * const config = loadConfig(process.env);
@@ -116,7 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const dataDir = resolve(read('DATA_DIR') ?? 'data');
   const database = databaseTarget(read('DATABASE_URL'), dataDir);
   const seedDemoData = flag('SEED_DEMO_DATA', read('SEED_DEMO_DATA')) ?? database.engine === 'pglite';
-  const base = { host, port, environment, dataDir, database, seedDemoData };
+  const adminToken = adminTokenFrom(read('LARDER_ADMIN_TOKEN'));
+  const base = { host, port, environment, dataDir, database, seedDemoData, adminToken };
   if (enabled === false) {
     return {
       ...base,
@@ -158,6 +165,21 @@ function databaseTarget(url: string | undefined, dataDir: string): DatabaseTarge
     );
   }
   return { engine: 'postgres', endpoint: redactUrl(url), connectionString: () => url };
+}
+
+// Short tokens can be guessed; generated ones are 43 characters (32 random bytes, base64url).
+const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+function adminTokenFrom(value: string | undefined): (() => string) | undefined {
+  if (value === undefined) return undefined;
+  if (value.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(value)) {
+    // The value is a secret: the message says what is wrong with it without echoing it.
+    throw new ConfigError(
+      'LARDER_ADMIN_TOKEN',
+      `Invalid LARDER_ADMIN_TOKEN: expected at least ${MIN_ADMIN_TOKEN_LENGTH} characters without whitespace, got ${value.length} characters`,
+    );
+  }
+  return () => value;
 }
 
 function isRedisUrl(value: string): boolean {

@@ -11,6 +11,8 @@ export const ServiceErrorCode = {
   ReservedField: 'E_RESERVED_FIELD',
   /** A phone number that is not a valid number (libphonenumber-js), named in the message. */
   InvalidPhone: 'E_INVALID_PHONE',
+  /** An admin route was called without a valid admin token or admin session. */
+  Unauthorized: 'E_UNAUTHORIZED',
   /** Nothing is stored under the given slug, assistant id or lead id, or the route does not exist. */
   NotFound: 'E_NOT_FOUND',
   /** Every slug variant (`acme`, `acme-2` ... `acme-100`) is taken by other assistants. */
@@ -29,6 +31,7 @@ const STATUS: Record<ServiceErrorCode, number> = {
   E_EMPTY_SLUG: 400,
   E_RESERVED_FIELD: 400,
   E_INVALID_PHONE: 400,
+  E_UNAUTHORIZED: 401,
   E_NOT_FOUND: 404,
   E_SLUG_TAKEN: 409,
   E_UNAVAILABLE: 503,

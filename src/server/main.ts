@@ -3,6 +3,7 @@
  * Everything else is built by `buildApp()` so tests can run it without a socket.
  */
 import { buildApp } from './app.js';
+import { loadOrCreateAdminToken } from './auth/admin-token.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 
 // Longest wait for in-flight requests and the cache to close on a signal before giving up.
@@ -18,7 +19,24 @@ try {
   process.exit(1);
 }
 
+// An admin token is needed for the dashboard's controls; without LARDER_ADMIN_TOKEN one is kept in
+// the data folder, generated (and printed once) at the first start.
+const stored = config.adminToken === undefined ? await loadOrCreateAdminToken(config.dataDir) : undefined;
+if (stored !== undefined) {
+  const { token } = stored;
+  config = { ...config, adminToken: () => token };
+}
+
 const app = buildApp({ config, logger: true });
+if (stored?.source === 'generated') {
+  // Printed once, on purpose: the operator needs it to log in to the dashboard.
+  app.log.warn(
+    { path: stored.path },
+    `admin token generated (LARDER_ADMIN_TOKEN was unset): ${stored.token} (saved in ${stored.path}; it is not shown again)`,
+  );
+} else if (stored !== undefined) {
+  app.log.info({ path: stored.path }, `admin token: read from ${stored.path} (LARDER_ADMIN_TOKEN is unset)`);
+}
 
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {

@@ -8,6 +8,14 @@ import type { Database } from '../../src/server/db/database.js';
 import type { SeedOptions } from '../../src/server/db/seed.js';
 import { memoryDatabase } from '../support/pglite.js';
 
+/** The admin token of apps built by {@link appFromEnv} (unless the env gives another). */
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** Headers that pass `app.requireAdmin` on an app built by {@link appFromEnv}. */
+export function adminHeaders(token: string = ADMIN_TOKEN): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
 /** Apps built by a test file; its afterEach closes them. */
 export const openedApps: FastifyInstance[] = [];
 
@@ -46,7 +54,7 @@ export function appFromEnv(
   options: TestAppOptions = {},
 ): FastifyInstance {
   const app = buildApp({
-    config: loadConfig({ LARDER_ENV: 'test', ...env }),
+    config: loadConfig({ LARDER_ENV: 'test', LARDER_ADMIN_TOKEN: ADMIN_TOKEN, ...env }),
     cache,
     database: options.database ?? sharedDatabase(),
     seed: options.seed ?? false,
