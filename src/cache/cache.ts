@@ -14,6 +14,8 @@ export type CacheStats = ReturnType<CacheCore['stats']['snapshot']> & {
     enabled: boolean;
     ready: boolean;
     circuit: CircuitState | 'disabled';
+    /** `true` while Redis is switched off at run time with {@link Cache.setRedisEnabled}. */
+    switchedOff: boolean;
     pendingCommands: number;
     /** Writes and deletes kept while Redis was unavailable, waiting to be replayed. */
     pendingWrites: number;
@@ -36,6 +38,8 @@ export type CacheHealth = {
     endpoint?: string;
     ready: boolean;
     circuit: CircuitState | 'disabled';
+    /** `true` while Redis is switched off at run time with {@link Cache.setRedisEnabled}. */
+    switchedOff?: boolean;
     /** Round trip of a PING, in milliseconds, when it answered. */
     pingMs?: number;
     error?: string;
@@ -60,6 +64,28 @@ export class Cache extends CacheScope implements AsyncDisposable {
     return this.core.events.on(event, listener);
   }
 
+  /**
+   * The run-time kill switch. `false` stops every use of Redis at once — reads, writes, locks and
+   * bus publishes fall back exactly as during an outage (reason `disabled`: memory tier, loaders,
+   * writes kept for replay) — without closing the connection; `true` resumes, and what was kept is
+   * replayed on the next Redis call. Idempotent; a no-op on a cache without Redis.
+   * @example
+   * cache.setRedisEnabled(false); // watch the fallback counters move
+   */
+  setRedisEnabled(enabled: boolean): void {
+    const gateway = this.core.gateway;
+    if (gateway === undefined || gateway.switchedOff === !enabled) return;
+    gateway.setSwitchedOff(!enabled);
+    this.core.options.logger.warn(
+      { redisEnabled: enabled },
+      enabled
+        ? 'larder: Redis switched back on'
+        : 'larder: Redis switched off: serving from memory and loaders',
+    );
+    this.core.events.emit('redis:switch', { enabled });
+    if (enabled) this.core.onRedisSuccess(); // replay now rather than on the next call
+  }
+
   /** Counters per namespace and in total, tier sizes and circuit state. Cheap: no I/O. */
   stats(): CacheStats {
     const { totals, namespaces } = this.core.stats.snapshot();
@@ -76,6 +102,7 @@ export class Cache extends CacheScope implements AsyncDisposable {
         enabled: gateway !== undefined,
         ready: gateway?.driver.isReady ?? false,
         circuit: gateway?.breaker.state ?? 'disabled',
+        switchedOff: gateway?.switchedOff ?? false,
         pendingCommands: gateway?.pending ?? 0,
         pendingWrites: this.core.pendingWrites,
         bus: this.core.bus === undefined ? 'off' : this.core.bus.healthy ? 'up' : 'down',
@@ -110,6 +137,14 @@ export class Cache extends CacheScope implements AsyncDisposable {
       ready: gateway.driver.isReady,
       circuit: gateway.breaker.state,
     };
+    if (gateway.switchedOff) {
+      return {
+        status: 'degraded',
+        reason: 'Redis is switched off (setRedisEnabled(false)): memory tier and loaders only',
+        memory,
+        redis: { ...redis, switchedOff: true },
+      };
+    }
     const timeoutMs = this.core.options.redis === false ? 300 : this.core.options.redis.commandTimeoutMs;
     const startedAt = performance.now();
     const probe = gateway.breaker.state !== 'closed' && gateway.breaker.tryAcquire();

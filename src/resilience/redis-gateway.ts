@@ -29,6 +29,8 @@ function unavailable(reason: FallbackReason, operation: string, cause?: unknown)
 
 // While the circuit is open every call is refused: one shared error spares a stack trace per call.
 const CIRCUIT_OPEN = Object.freeze(unavailable('circuit-open', 'call'));
+// The same while Redis is switched off at run time (`cache.setRedisEnabled(false)`).
+const SWITCHED_OFF = Object.freeze(unavailable('disabled', 'call'));
 
 /** Reads the fallback reason off an error thrown by {@link RedisGateway.run}. */
 export function fallbackReason(error: unknown): FallbackReason | undefined {
@@ -48,6 +50,7 @@ export class RedisGateway {
   readonly breaker: CircuitBreaker;
   readonly #options: RedisGatewayOptions;
   #pending = 0;
+  #switchedOff = false;
 
   constructor(driver: RedisDriver, options: RedisGatewayOptions) {
     this.driver = driver;
@@ -60,12 +63,26 @@ export class RedisGateway {
     return this.#pending;
   }
 
+  /** Whether calls are refused because Redis was switched off at run time. */
+  get switchedOff(): boolean {
+    return this.#switchedOff;
+  }
+
+  /**
+   * Switches Redis off (every call is refused at once with reason `disabled`, as with an open
+   * circuit, so callers fall back the same way) or back on.
+   */
+  setSwitchedOff(off: boolean): void {
+    this.#switchedOff = off;
+  }
+
   /** Sends `command` to Redis under the gateway's protections. */
   run<T>(
     operation: string,
     counters: NamespaceCounters,
     command: (driver: RedisDriver) => Promise<T>,
   ): Promise<T> {
+    if (this.#switchedOff) return Promise.reject(SWITCHED_OFF);
     if (this.#pending >= this.#options.maxPendingCommands) {
       return Promise.reject(this.#fail(operation, counters, 'overloaded', undefined));
     }

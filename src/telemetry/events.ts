@@ -30,6 +30,8 @@ export interface CacheEvents {
   bus: { state: 'up' | 'down'; reason?: string };
   /** Writes, deletes and invalidations kept while Redis was unavailable were replayed. */
   replayed: { writes: number; deletes: number; bumps: number };
+  /** Redis was switched off or back on at run time with `cache.setRedisEnabled()`. */
+  'redis:switch': { enabled: boolean };
   /** Background reclamation after `clear()` finished a scope. */
   reclaimed: { scope: string; keys: number };
 }

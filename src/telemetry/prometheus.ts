@@ -182,6 +182,14 @@ export function registerPrometheusMetrics(cache: Cache, options: PrometheusOptio
       stats().redis.ready ? 1 : 0,
     ),
     gauge(
+      `${prefix}redis_switched_off`,
+      '1 while Redis is switched off at run time (cache.setRedisEnabled(false)), else 0; no sample when disabled.',
+      () => {
+        const redis = stats().redis;
+        return redis.enabled ? (redis.switchedOff ? 1 : 0) : undefined;
+      },
+    ),
+    gauge(
       `${prefix}redis_circuit_state`,
       'Redis circuit breaker: 0 closed, 1 half-open, 2 open. No sample when Redis is disabled.',
       () => {
