@@ -45,6 +45,8 @@ export type BuildAppOptions = {
    * @default false
    */
   logger?: FastifyServerOptions['logger'];
+  /** A pino logger to use instead of `logger` (main.ts logs with it before the app exists). */
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
   /**
    * A database to use instead of opening `config.database` (tests pass an in-memory PGlite, or one
    * shared by several app instances). The caller owns it: the app migrates it but never closes it.
@@ -76,7 +78,9 @@ const MAX_PARAM_LENGTH = 512;
 export function buildApp(options: BuildAppOptions): FastifyInstance {
   const { config } = options;
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance === undefined
+      ? { logger: options.logger ?? false }
+      : { loggerInstance: options.loggerInstance }),
     pluginTimeout: PLUGIN_TIMEOUT_MS,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Fastify coerces types by default ({ "assistantId": 42 } would pass as "42"); bodies here

@@ -3,10 +3,11 @@ import { type RedisConnection, redactUrl } from '../index.js';
 import type { DatabaseTarget } from './db/database.js';
 
 /**
- * Whether the service uses Redis: `configured` (a target was given), `disabled` (the kill switch
- * `REDIS_ENABLED=false` is set) or `not-configured` (no Redis variable at all).
+ * Whether the service uses Redis: `configured` (a target was given), `private` (none was given, and
+ * `main.ts` started a `redis-server` of its own), `disabled` (the kill switch `REDIS_ENABLED=false`
+ * is set) or `not-configured` (no Redis variable at all, and no private server).
  */
-export type RedisMode = 'configured' | 'disabled' | 'not-configured';
+export type RedisMode = 'configured' | 'private' | 'disabled' | 'not-configured';
 
 /** Where the service connects to Redis. Secrets stay behind {@link RedisTarget.connection}. */
 export type RedisTarget = {
@@ -30,7 +31,7 @@ export type ServerConfig = {
   readonly redisMode: RedisMode;
   /** A sentence saying why Redis is used or not, for logs and health output. Never holds secrets. */
   readonly redisReason: string;
-  /** Present exactly when `redisMode` is `configured`. */
+  /** Present exactly when `redisMode` is `configured` or `private`. */
   readonly redis: RedisTarget | undefined;
   /** Folder of the service's local state (PGlite's files go in `<dataDir>/pglite`). @default '<cwd>/data' */
   readonly dataDir: string;
@@ -47,6 +48,11 @@ export type ServerConfig = {
    * (see `auth/admin-token.ts`), and an app built without one refuses every admin call.
    */
   readonly adminToken: (() => string) | undefined;
+  /**
+   * Start a private `redis-server` (from PATH) when no Redis is configured (`PRIVATE_REDIS`).
+   * @default true
+   */
+  readonly privateRedis: boolean;
 };
 
 /** A variable of the environment has a value the service cannot use. */
@@ -74,7 +80,8 @@ const ENVIRONMENT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
  * `REDIS_URL`, or `REDIS_HOST` / `REDIS_PORT` / `REDIS_PASSWORD` / `REDIS_DB` / `REDIS_TLS`, and
  * `REDIS_ENABLED` (`false`, `0`, `no` or `off` turn Redis off whatever else is set); `DATA_DIR`
  * (default `./data`), `DATABASE_URL` (`postgres://`; PGlite in `DATA_DIR` without it) and
- * `SEED_DEMO_DATA` (default on for PGlite, off for `DATABASE_URL`); `LARDER_ADMIN_TOKEN` (16+ characters).
+ * `SEED_DEMO_DATA` (default on for PGlite, off for `DATABASE_URL`); `LARDER_ADMIN_TOKEN` (16+ characters);
+ * `PRIVATE_REDIS` (default on: `main.ts` starts a redis-server when no Redis is configured).
  * @throws ConfigError naming the variable and the value it got.
  * @example
  * const config = loadConfig(process.env);
@@ -123,7 +130,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const database = databaseTarget(read('DATABASE_URL'), dataDir);
   const seedDemoData = flag('SEED_DEMO_DATA', read('SEED_DEMO_DATA')) ?? database.engine === 'pglite';
   const adminToken = adminTokenFrom(read('LARDER_ADMIN_TOKEN'));
-  const base = { host, port, environment, dataDir, database, seedDemoData, adminToken };
+  const privateRedis = flag('PRIVATE_REDIS', read('PRIVATE_REDIS')) ?? true;
+  const base = { host, port, environment, dataDir, database, seedDemoData, adminToken, privateRedis };
   if (enabled === false) {
     return {
       ...base,
@@ -152,6 +160,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
     redisMode: 'configured',
     redisReason: `Redis is configured at ${endpoint}`,
     redis: { endpoint, connection: () => ({ ...connection }) },
+  };
+}
+
+/**
+ * The config of a service that started a private `redis-server` at `url` (no password, loopback)
+ * because none was configured.
+ */
+export function withPrivateRedis(config: ServerConfig, url: string): ServerConfig {
+  return {
+    ...config,
+    redisMode: 'private',
+    redisReason: `Redis is a private redis-server the service started at ${url} (no REDIS_URL set; PRIVATE_REDIS=false turns this off)`,
+    redis: { endpoint: url, connection: () => ({ url }) },
   };
 }
 

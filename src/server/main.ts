@@ -2,9 +2,11 @@
  * The service's entry point: the one file that reads `process.env`, listens and handles signals.
  * Everything else is built by `buildApp()` so tests can run it without a socket.
  */
+import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { loadOrCreateAdminToken } from './auth/admin-token.js';
-import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+import { ConfigError, loadConfig, type ServerConfig, withPrivateRedis } from './config.js';
+import { type PrivateRedisServer, startPrivateRedis } from './redis/private-redis-server.js';
 
 // Longest wait for in-flight requests and the cache to close on a signal before giving up.
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -27,7 +29,26 @@ if (stored !== undefined) {
   config = { ...config, adminToken: () => token };
 }
 
-const app = buildApp({ config, logger: true });
+const logger = pino();
+
+// No Redis configured: run a private redis-server from PATH (files in <DATA_DIR>/redis), so that a
+// first `npm start` shows both tiers; without the binary, memory-only, and health says which.
+let privateRedis: PrivateRedisServer | undefined;
+let privateRedisMissing: string | undefined;
+if (config.redisMode === 'not-configured' && config.privateRedis) {
+  const started = await startPrivateRedis({ dataDir: config.dataDir, logger });
+  if ('url' in started) {
+    privateRedis = started;
+    config = withPrivateRedis(config, started.url);
+  } else {
+    privateRedisMissing = started.reason;
+  }
+}
+
+const app = buildApp({ config, loggerInstance: logger });
+app.addHook('onClose', async () => {
+  await privateRedis?.stop();
+});
 if (stored?.source === 'generated') {
   // Printed once, on purpose: the operator needs it to log in to the dashboard.
   app.log.warn(
@@ -69,11 +90,12 @@ try {
   process.exit(1);
 }
 
-if (config.redisMode === 'configured') {
+if (config.redisMode === 'configured' || config.redisMode === 'private') {
   app.log.info(
     { redisMode: config.redisMode, endpoint: config.redis?.endpoint },
-    `cache: using Redis at ${config.redis?.endpoint} (memory tier in front; serves from memory while Redis is unreachable)`,
+    `cache: ${config.redisReason} (memory tier in front; serves from memory while Redis is unreachable)`,
   );
 } else {
-  app.log.warn({ redisMode: config.redisMode }, `cache: ${config.redisReason}`);
+  const why = privateRedisMissing === undefined ? '' : ` (no private redis-server: ${privateRedisMissing})`;
+  app.log.warn({ redisMode: config.redisMode }, `cache: ${config.redisReason}${why}`);
 }

@@ -68,13 +68,13 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
 
 /** The config's mode, unless the cache in use says otherwise (a cache passed in by the caller). */
 function modeOf(health: CacheHealth, config: ServerConfig): RedisMode {
-  if (health.redis.enabled) return 'configured';
-  return config.redisMode === 'configured' ? 'disabled' : config.redisMode;
+  if (health.redis.enabled) return config.redisMode === 'private' ? 'private' : 'configured';
+  return config.redisMode === 'configured' || config.redisMode === 'private' ? 'disabled' : config.redisMode;
 }
 
 /** Larder's reason says "not configured or disabled"; the config knows which, and why. */
 function reasonFor(health: CacheHealth, config: ServerConfig): string | undefined {
-  if (!health.redis.enabled && config.redisMode !== 'configured') return config.redisReason;
+  if (!health.redis.enabled && config.redis === undefined) return config.redisReason;
   return health.reason;
 }
 
