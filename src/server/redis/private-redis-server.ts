@@ -31,6 +31,8 @@ export type StartPrivateRedisOptions = {
 export type PrivateRedisUnavailable = { readonly started: false; readonly reason: string };
 
 const PID_FILE = 'redis-server.pid';
+/** File in `<dataDir>/redis` holding the running server's URL; the `larder` CLI reads it. */
+export const URL_FILE = 'redis-server.url';
 const LOG_FILE = 'redis-server.log';
 const PORT_ATTEMPTS = 3;
 
@@ -70,6 +72,7 @@ export async function startPrivateRedis(
     }
     if (outcome === 'ready') {
       await writeFile(join(dir, PID_FILE), `${child.pid}\n`);
+      await writeFile(join(dir, URL_FILE), `redis://127.0.0.1:${port}\n`);
       return running(child, port, dir, options.logger);
     }
     child.kill('SIGKILL');
@@ -125,6 +128,7 @@ function running(child: ChildProcess, port: number, dir: string, logger: Logger)
         await exited;
       }
       await rm(join(dir, PID_FILE), { force: true });
+      await rm(join(dir, URL_FILE), { force: true });
     },
   };
 }
