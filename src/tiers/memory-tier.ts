@@ -1,6 +1,15 @@
 import { LRUCache } from 'lru-cache';
 import type { VersionCell } from '../cache/versions.js';
 
+// Largest offset kept: 2^31 - 1 ms (24.8 days) is a small integer (Smi) in V8 on every platform.
+const MAX_OFFSET_MS = 2 ** 31 - 1;
+
+/** `time - createdAt` as a small integer, clamped to ±24.8 days (see {@link MemoryEntry}). */
+function offset(time: number, createdAt: number): number {
+  const ms = time - createdAt;
+  return ms >= MAX_OFFSET_MS ? MAX_OFFSET_MS : ms <= -MAX_OFFSET_MS ? -MAX_OFFSET_MS : Math.floor(ms) | 0;
+}
+
 /**
  * An entry of the memory tier: the decoded value, its times and the versions it was written under.
  *
@@ -8,23 +17,59 @@ import type { VersionCell } from '../cache/versions.js';
  * served without asking Redis (it is capped by `memory.maxTtl` and, while the bus is down, by its
  * short TTL). Until `expiresAt` it is logically fresh: served when Redis cannot be asked. Until
  * `graceUntil` it is stale: served only when a loader fails or is slow.
+ *
+ * Only `createdAt` is kept as an epoch time; the others are kept as millisecond offsets from it,
+ * small integers that V8 stores inside the object, where epoch times would each be a separate
+ * 16-byte heap number (64 bytes per entry saved). Offsets are clamped to 24.8 days: a memory copy
+ * living that long is simply dropped, or refreshed, earlier than Redis's.
  */
 export class MemoryEntry {
+  readonly #freshFor: number;
+  readonly #expiresIn: number;
+  readonly #graceFor: number;
+  #refreshIn: number;
+
   constructor(
     readonly value: unknown,
     readonly createdAt: number,
-    readonly freshUntil: number,
-    readonly expiresAt: number,
-    readonly graceUntil: number,
+    freshUntil: number,
+    expiresAt: number,
+    graceUntil: number,
     readonly cells: readonly VersionCell[],
     readonly versions: readonly number[],
-    /** First `getOrSet` hit after this starts a background reload; `Infinity` never. Mutable: pushed back after a failed refresh. */
-    public refreshAt = Number.POSITIVE_INFINITY,
+    /** First `getOrSet` hit after this starts a background reload; `Infinity` never. */
+    refreshAt = Number.POSITIVE_INFINITY,
     /** A stale value served while its loader backs off after a failure. */
     readonly stale = false,
     /** The tier's trust epoch when stored; entries of an older epoch must be checked with Redis. */
     public epoch = 0,
-  ) {}
+  ) {
+    this.#freshFor = offset(freshUntil, createdAt);
+    this.#expiresIn = offset(expiresAt, createdAt);
+    this.#graceFor = offset(graceUntil, createdAt);
+    this.#refreshIn = offset(refreshAt, createdAt);
+  }
+
+  get freshUntil(): number {
+    return this.createdAt + this.#freshFor;
+  }
+
+  get expiresAt(): number {
+    return this.createdAt + this.#expiresIn;
+  }
+
+  get graceUntil(): number {
+    return this.createdAt + this.#graceFor;
+  }
+
+  /** When a hit starts a background reload. Mutable: pushed back after a refresh starts or fails. */
+  get refreshAt(): number {
+    return this.createdAt + this.#refreshIn;
+  }
+
+  set refreshAt(time: number) {
+    this.#refreshIn = offset(time, this.createdAt);
+  }
 
   /** Every recorded version still equals its cell. Allocates nothing. */
   versionsValid(): boolean {
