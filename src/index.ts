@@ -3,6 +3,7 @@ export {
   CacheScope,
   type GetOrSetOptions,
   type Loader,
+  type NamespaceOptions,
   type SetManyEntry,
   type SetOptions,
 } from './cache/cache-scope.js';

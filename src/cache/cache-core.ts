@@ -190,6 +190,7 @@ export class CacheCore {
    * (or, while the bus is configured but down, its short TTL) or its expiry, whichever is first.
    */
   fillMemory(
+    scope: Scope,
     key: string,
     entry: RemoteEntry,
     cells: readonly VersionCell[],
@@ -199,6 +200,7 @@ export class CacheCore {
     refreshAhead: number | undefined,
   ): void {
     if (this.memory === undefined || this.options.memory === false) return;
+    if (!scope.memory && this.gateway !== undefined) return; // kept out of the memory tier
     const redis = this.options.redis;
     const trustMs =
       this.bus !== undefined && !this.bus.healthy && redis !== false && redis.bus !== false
@@ -425,6 +427,7 @@ export class CacheCore {
         graceUntil: now + w.ttlMs + w.graceMs,
       };
       this.fillMemory(
+        scope,
         w.key,
         entry,
         w.cells,
@@ -794,7 +797,7 @@ export class CacheCore {
     };
     if (envelope.expiresAt <= now) return { fresh: false as const, entry };
     counters.hitsRedis += 1;
-    this.fillMemory(key, entry, cells, versions, rawBytes, now, refreshAhead);
+    this.fillMemory(scope, key, entry, cells, versions, rawBytes, now, refreshAhead);
     return { fresh: true as const, entry };
   }
 }

@@ -3,6 +3,7 @@ import { escapeSegment } from '../keys/escape.js';
 import type { Scope } from '../keys/scope.js';
 import { type Duration, ttlOption } from '../options/duration.js';
 import type { NamespaceCounters } from '../telemetry/stats.js';
+import type { MemoryTier } from '../tiers/memory-tier.js';
 import type { CacheCore, PreparedWrite } from './cache-core.js';
 import {
   type Loader,
@@ -13,6 +14,15 @@ import {
 } from './load-flow.js';
 
 export type { Loader } from './load-flow.js';
+
+/** Options of {@link CacheScope.namespace}. */
+export type NamespaceOptions = {
+  /**
+   * `false`: the namespace and its tenants never use the memory tier (ignored without Redis).
+   * @default true
+   */
+  memory?: boolean;
+};
 
 /** Options of a write. */
 export type SetOptions = {
@@ -65,11 +75,14 @@ export class CacheScope {
   // Built Redis keys of this view by caller key: a hit then hashes a string V8 has already
   // flattened and hashed, instead of a fresh concatenation. Bounded; emptied when full.
   readonly #builtKeys = new Map<string, string>();
+  // The memory tier, unless this view's scope is kept out of it.
+  readonly #memory: MemoryTier | undefined;
 
   /** @internal use `createCache()`, `namespace()` or `forTenant()`. */
   constructor(core: CacheCore, scope: Scope) {
     this.core = core;
     this.scope = scope;
+    this.#memory = scope.memory || core.gateway === undefined ? core.memory : undefined;
     this.#counters = core.stats.forNamespace(scope.namespacePath);
     this.#dataPrefix = scope.dataPrefix;
     this.#maxKeyLength = core.options.maxKeyLength;
@@ -80,9 +93,18 @@ export class CacheScope {
     return this.scope.path;
   }
 
-  /** A view of the namespace `name` inside this scope. @throws LarderError `E_INVALID_NAMESPACE` */
-  namespace(name: string): CacheScope {
-    return new CacheScope(this.core, this.scope.child('namespace', name));
+  /**
+   * A view of the namespace `name` inside this scope.
+   * @param options.memory `false` keeps this namespace (and its tenants) out of the memory tier:
+   * every read asks Redis, so a read on any instance right after a write sees it, without waiting
+   * for the bus. For data read right after it changes on another instance (conversation context,
+   * sessions); ignored on a cache without Redis, where memory is the only tier.
+   * @throws LarderError `E_INVALID_NAMESPACE`
+   * @example
+   * const context = cache.namespace('conversations', { memory: false });
+   */
+  namespace(name: string, options?: NamespaceOptions): CacheScope {
+    return new CacheScope(this.core, this.scope.child('namespace', name, options?.memory ?? true));
   }
 
   /** A view of tenant `id`'s data inside this scope. @throws LarderError `E_INVALID_TENANT` */
@@ -108,7 +130,7 @@ export class CacheScope {
     }
     // Hot path: a memory hit is a map lookup and a few comparisons, with no await.
     const now = Date.now();
-    const entry = this.core.memory?.get(redisKey, now);
+    const entry = this.#memory?.get(redisKey, now);
     if (entry !== undefined) {
       if (entry.stale) this.#counters.staleServed++;
       else this.#counters.hitsMemory++;
@@ -150,7 +172,7 @@ export class CacheScope {
     const pending: Array<Promise<void>> = [];
     const toRead: number[] = [];
     redisKeys.forEach((redisKey, i) => {
-      const entry = this.core.memory?.get(redisKey, now);
+      const entry = this.#memory?.get(redisKey, now);
       if (entry !== undefined) {
         this.#counters.hitsMemory++;
         out[i] = entry.value as T;
@@ -205,7 +227,7 @@ export class CacheScope {
   /** The cached value, or `undefined` on a miss. Redis failures count as misses. */
   async get<T>(key: string): Promise<T | undefined> {
     const redisKey = this.#key(key);
-    const entry = this.core.memory?.get(redisKey, Date.now());
+    const entry = this.#memory?.get(redisKey, Date.now());
     if (entry !== undefined) {
       this.#counters.hitsMemory++;
       return entry.value as T;
@@ -226,7 +248,7 @@ export class CacheScope {
   /** Whether a fresh entry (including a cached "not found") exists. */
   async has(key: string): Promise<boolean> {
     const redisKey = this.#key(key);
-    if (this.core.memory?.get(redisKey, Date.now()) !== undefined) return true;
+    if (this.#memory?.get(redisKey, Date.now()) !== undefined) return true;
     this.core.assertOpen();
     const read = await this.core.tracedRead('has', this.#counters, () =>
       this.core.readRemote(this.scope, redisKey, this.#counters, undefined, undefined),
@@ -247,7 +269,7 @@ export class CacheScope {
     const out: Array<T | undefined> = Array.from({ length: keys.length }, () => undefined);
     const missing: number[] = [];
     redisKeys.forEach((redisKey, i) => {
-      const entry = this.core.memory?.get(redisKey, now);
+      const entry = this.#memory?.get(redisKey, now);
       if (entry === undefined) missing.push(i);
       else {
         this.#counters.hitsMemory++;

@@ -282,7 +282,11 @@ function serveFallback<T>(
   } else {
     counters.hitsMemory++;
   }
-  if (reason === 'error' && core.memory !== undefined) {
+  if (
+    reason === 'error' &&
+    core.memory !== undefined &&
+    (request.scope.memory || core.gateway === undefined)
+  ) {
     const until = Math.min(now + settings.graceBackoffMs, fallback.graceUntil);
     core.memory.set(
       redisKey,

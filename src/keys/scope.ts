@@ -41,12 +41,16 @@ export class Scope {
   readonly encodedPath: string;
   /** Human-readable path with tenants, for errors and events (`kpi/@acme`). */
   readonly path: string;
+  /** Whether entries of this scope may be kept in the memory tier (inherited by sub-scopes). */
+  readonly memory: boolean;
 
   private constructor(
     readonly base: string,
     readonly parent: Scope | undefined,
     readonly segment: ScopeSegment | undefined,
+    memory: boolean,
   ) {
+    this.memory = memory;
     const encoded =
       parent === undefined || segment === undefined ? '' : `${parent.encodedPath}:${encode(segment)}`;
     this.encodedPath = encoded;
@@ -67,11 +71,14 @@ export class Scope {
 
   /** The root scope for a key prefix such as `larder` or `larder:production`. */
   static root(prefix: string): Scope {
-    return new Scope(`${prefix}:${KEY_FORMAT_VERSION}`, undefined, undefined);
+    return new Scope(`${prefix}:${KEY_FORMAT_VERSION}`, undefined, undefined, true);
   }
 
-  /** A child scope. @throws LarderError for a name that is not a string of 1 to 256 characters. */
-  child(kind: ScopeSegment['kind'], name: string): Scope {
+  /**
+   * A child scope; `memory: false` keeps its entries (and its sub-scopes') out of the memory tier.
+   * @throws LarderError for a name that is not a string of 1 to 256 characters.
+   */
+  child(kind: ScopeSegment['kind'], name: string, memory = this.memory): Scope {
     if (typeof name !== 'string' || name.length === 0 || name.length > MAX_SEGMENT_LENGTH) {
       const code = kind === 'tenant' ? ErrorCode.InvalidTenant : ErrorCode.InvalidNamespace;
       throw new LarderError(
@@ -82,7 +89,7 @@ export class Scope {
         },
       );
     }
-    return new Scope(this.base, this, { kind, name });
+    return new Scope(this.base, this, { kind, name }, memory && this.memory);
   }
 }
 

@@ -136,12 +136,14 @@ describe('refresh-ahead and jitter', () => {
       await sleep(50);
       return `v${calls}`;
     };
-    const opts = { ttl: 400, refreshAhead: 0.5 };
+    // Wide margins: on a loaded machine a sleep can overshoot by hundreds of milliseconds.
+    const opts = { ttl: 2000, refreshAhead: 0.5 };
     expect(await cache.getOrSet('k', loader, opts)).toBe('v1');
-    await sleep(250); // past 50% of the TTL
+    await sleep(1100); // past 50% of the TTL, well before expiry
     const results = await Promise.all(Array.from({ length: 50 }, () => cache.getOrSet('k', loader, opts)));
     expect(results.every((r) => r === 'v1')).toBe(true); // nobody waited for the reload
-    await sleep(120);
+    await expect.poll(() => calls, { timeout: 800 }).toBe(2);
+    await sleep(100);
     expect(calls).toBe(2);
     expect(await cache.getOrSet('k', loader, opts)).toBe('v2');
     expect(cache.stats().totals.refreshes).toBe(1);
@@ -151,13 +153,12 @@ describe('refresh-ahead and jitter', () => {
     const cache = await suite.ready({ memory: false });
     let calls = 0;
     const loader = async () => `v${++calls}`;
-    const opts = { ttl: 300, refreshAhead: 0.5 };
+    const opts = { ttl: 2000, refreshAhead: 0.5 };
     expect(await cache.getOrSet('k', loader, opts)).toBe('v1');
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1100));
     const results = await Promise.all(Array.from({ length: 20 }, () => cache.getOrSet('k', loader, opts)));
     expect(new Set(results)).toEqual(new Set(['v1']));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(calls).toBe(2);
+    await expect.poll(() => calls, { timeout: 800 }).toBe(2);
     expect(await cache.getOrSet('k', loader, opts)).toBe('v2');
   });
 
