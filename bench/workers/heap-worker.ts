@@ -1,6 +1,6 @@
 /**
  * Scenario 8, one subject per process (run with --expose-gc): heap bytes per memory-tier entry.
- * Env: SUBJECT (a memory-only subject id, `lru-raw` or `map`), ENTRIES, VALUE_BYTES. Prints one JSON line.
+ * Env: SUBJECT (a memory-only subject id, `lru-raw`, `map` or `map-json`), ENTRIES, VALUE_BYTES. Prints one JSON line.
  * Each entry is a fresh value object (parsed from JSON, as a value read from a database or an API
  * would be: its strings are its own) under a fresh key, handed to the cache and kept nowhere else.
  */
@@ -23,6 +23,11 @@ function build(): Store {
   if (kind === 'map') {
     const map = new Map<string, object>();
     return { put: (k, v) => map.set(k, v), check: async (k) => map.has(k) };
+  }
+  if (kind === 'map-json') {
+    // What a store that keeps serialized values (as BentoCache does by default) holds at least.
+    const map = new Map<string, string>();
+    return { put: (k, v) => map.set(k, JSON.stringify(v)), check: async (k) => map.has(k) };
   }
   if (kind === 'lru-raw') {
     const lru = new LRUCache<string, object>({ max: entries });

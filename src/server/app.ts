@@ -7,15 +7,38 @@ import { type Cache, type CacheOptions, createCache, type Logger } from '../inde
 import type { ServerConfig } from './config.js';
 import { type Database, openDatabase } from './db/database.js';
 import { runMigrations } from './db/migrate.js';
+import { installRateLimit } from './rate-limit/rate-limit.js';
 import { adminGuard } from './auth/require-admin.js';
 import { DEMO_DATA, type SeedOptions, seedDemoData } from './db/seed.js';
+import { ConversationRepository } from './conversations/conversation-repository.js';
+import { ConversationService } from './conversations/conversation-service.js';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
 import { LeadRepository } from './leads/lead-repository.js';
 import { LeadService } from './leads/lead-service.js';
+import { HttpCache } from './http-cache/http-cache.js';
+import { createJobRunner, type JobsOptions } from './jobs/create-job-runner.js';
+import { jobHandlers } from './jobs/handlers.js';
+import type { JobRunner } from './jobs/job-runner.js';
+import { KpiRepository } from './kpis/kpi-repository.js';
+import { kpiTag, KpiService } from './kpis/kpi-service.js';
+import { jobRoutes } from './routes/jobs.js';
+import { kpiRoutes } from './routes/kpis.js';
 import { cacheStatsRoutes } from './routes/cache-stats.js';
 import { companyAssistantRoutes } from './routes/company-assistants.js';
+import { prototypeRoutes } from './routes/prototypes.js';
+import { PrototypeService } from './prototypes/prototype-service.js';
+import { createAssistantProvider } from './assistants/create-assistant-provider.js';
+import { createMappingStore, type MappingStore } from './company-assistants/mapping-store.js';
+import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { leadRoutes } from './routes/leads.js';
+import { registerOpenApi } from './openapi.js';
+import { adminRoutes } from './routes/admin.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { demoRoutes } from './routes/demo.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { LarderSessionStore } from './sessions/larder-session-store.js';
+import { createSessions } from './sessions/sessions.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,6 +51,8 @@ declare module 'fastify' {
      * (or a logged-in admin session), else answers 401 `E_UNAUTHORIZED`.
      */
     requireAdmin: preHandlerAsyncHookHandler;
+    /** Background jobs: BullMQ with Redis, inline without. Available once the app is ready. */
+    jobs: JobRunner;
   }
 }
 
@@ -57,6 +82,8 @@ export type BuildAppOptions = {
    * @default the demo data set (24 organizations × 200 leads) when `config.seedDemoData`, else false
    */
   seed?: false | SeedOptions;
+  /** Retry policy and limits of background jobs (tests shorten the back-off). */
+  jobs?: JobsOptions;
 };
 
 // Opening the database is a plugin: a first start in a new PGlite folder runs initdb and seeds the
@@ -91,7 +118,13 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   const cache = options.cache ?? createCache(cacheOptions(config, app.log.child({ component: 'larder' })));
   app.decorate('cache', cache);
-  app.decorate('requireAdmin', adminGuard({ token: config.adminToken }));
+  const sessions = createSessions({
+    store: new LarderSessionStore(cache),
+    adminToken: config.adminToken,
+    secret: config.sessionSecret,
+    secureCookie: config.sessionCookieSecure,
+  });
+  app.decorate('requireAdmin', adminGuard({ token: config.adminToken, alternatives: [sessions.isAdmin] }));
   if (options.cache === undefined) {
     app.addHook('onClose', async () => {
       await cache.close();
@@ -118,12 +151,82 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  // Before every route: limits are attached to the /api routes as they are registered.
+  installRateLimit(app, {
+    config: config.rateLimit,
+    environment: config.environment,
+    redis: config.redis?.connection(),
+  });
+  // Before every route: the OpenAPI generator records routes as they are registered.
+  registerOpenApi(app);
   app.register(healthRoutes, { config });
   app.register(cacheStatsRoutes);
-  app.register(companyAssistantRoutes);
+  app.register(metricsRoutes);
+  app.register(dashboardRoutes);
+  // Sessions (cookie parsing, store reads, rolling saves) run only for the routes of this context.
+  app.register(async (scope) => {
+    await scope.register(sessions.plugin);
+    await scope.register(adminRoutes);
+  });
+  // One mapping store for both routes that write mappings, so their saves share one queue.
+  let mappings: MappingStore | undefined;
+  const mappingStore = (): MappingStore => (mappings ??= createMappingStore(cache, app.db));
+  app.register(companyAssistantRoutes, () => ({ store: mappingStore() }));
+  app.register(demoRoutes, () => ({ store: mappingStore() }));
+  app.register(prototypeRoutes, () => ({
+    service: new PrototypeService({
+      mappings: mappingStore(),
+      provider: createAssistantProvider(config.openai, app.db),
+      demoBaseUrl: config.demoBaseUrl,
+    }),
+  }));
+  // Leads, KPIs and jobs share one set of services, made once the database is open: a lead change
+  // invalidates the organization's KPIs and their cached HTTP responses.
+  const httpCache = new HttpCache({ cache, logger: app.log.child({ component: 'http-cache' }) });
+  let domain: { leads: LeadService; kpis: KpiService } | undefined;
+  const services = (): { leads: LeadService; kpis: KpiService } => {
+    if (domain !== undefined) return domain;
+    const kpis = new KpiService({
+      repository: new KpiRepository(app.db),
+      cache,
+      onInvalidate: (orgId) => httpCache.invalidate(orgId, [kpiTag(orgId)]),
+    });
+    const leads = new LeadService({
+      repository: new LeadRepository(app.db),
+      cache,
+      onLeadChanged: (lead) => kpis.invalidate(lead.organizationId),
+    });
+    return (domain = { leads, kpis });
+  };
+  let jobs: JobRunner | undefined;
+  app.decorate('jobs', {
+    getter(): JobRunner {
+      if (jobs === undefined) throw new Error('The job runner starts with the app (ready/listen)');
+      return jobs;
+    },
+  });
+  // Workers start once the database is open; they stop before the cache and database close
+  // (preClose runs before every onClose hook), after their active jobs finish.
+  app.register(async () => {
+    const { leads, kpis } = services();
+    const handlers = jobHandlers({ leads, kpis, leadRepository: new LeadRepository(app.db) });
+    jobs = createJobRunner(config, handlers, app.log.child({ component: 'jobs' }), options.jobs);
+    await jobs.started();
+  });
+  app.addHook('preClose', async () => {
+    await jobs?.close();
+  });
   // Options as a function: evaluated when the plugin loads, after the database plugin above.
-  app.register(leadRoutes, () => ({
-    service: new LeadService({ repository: new LeadRepository(app.db), cache }),
+  app.register(leadRoutes, () => ({ service: services().leads }));
+  app.register(kpiRoutes, () => ({ service: services().kpis, httpCache }));
+  app.register(jobRoutes, () => ({ runner: app.jobs, kpis: services().kpis }));
+  app.register(conversationRoutes, () => ({
+    service: new ConversationService({
+      repository: new ConversationRepository(app.db),
+      // Organizations are resolved as lead lookups do (and share their cached entries).
+      organizations: new LeadService({ repository: new LeadRepository(app.db), cache }),
+      cache,
+    }),
   }));
   return app;
 }

@@ -20,6 +20,21 @@ export type RedisTarget = {
   readonly connection: () => RedisConnection;
 };
 
+/**
+ * OpenAI's Assistants API, used to create assistants when `OPENAI_API_KEY` is set. The key stays
+ * behind {@link OpenAIConfig.apiKey}, like the Redis password.
+ */
+export type OpenAIConfig = {
+  /** API root without a trailing slash. @default 'https://api.openai.com/v1' */
+  readonly baseUrl: string;
+  /** Model of the assistants created. @default 'gpt-4o-mini' */
+  readonly model: string;
+  /** How long one API call may take, in milliseconds. @default 20000 */
+  readonly timeoutMs: number;
+  /** The API key; a function so that logging or serializing the config never prints it. */
+  readonly apiKey: () => string;
+};
+
 /** The service's configuration, read once from the environment by {@link loadConfig}. */
 export type ServerConfig = {
   /** Interface to listen on. @default '127.0.0.1' */
@@ -42,6 +57,13 @@ export type ServerConfig = {
    * @default true with PGlite, false with DATABASE_URL
    */
   readonly seedDemoData: boolean;
+  /** OpenAI's Assistants API when `OPENAI_API_KEY` is set; otherwise assistants are created locally. */
+  readonly openai: OpenAIConfig | undefined;
+  /**
+   * Root of the demo URLs handed out for prototypes (`<demoBaseUrl>/<slug>`), no trailing slash.
+   * @default `http://<host>:<port>/demo` (`localhost` for a wildcard host; `/demo` with port 0)
+   */
+  readonly demoBaseUrl: string;
   /**
    * The admin token (`LARDER_ADMIN_TOKEN`) that admin routes require; a function so that logging the
    * config never prints it. `undefined` when unset: `main.ts` then generates one at first start
@@ -49,11 +71,35 @@ export type ServerConfig = {
    */
   readonly adminToken: (() => string) | undefined;
   /**
+   * The session cookie signing secret (`SESSION_SECRET`, 32+ characters), a function like
+   * `adminToken`. `undefined` when unset: one is derived from the admin token.
+   */
+  readonly sessionSecret: (() => string) | undefined;
+  /** Send the session cookie with `Secure` (`SESSION_COOKIE_SECURE`; behind HTTPS). @default false */
+  readonly sessionCookieSecure: boolean;
+  /**
    * Start a private `redis-server` (from PATH) when no Redis is configured (`PRIVATE_REDIS`).
    * @default true
    */
   readonly privateRedis: boolean;
+  /** Rate limiting of the public API (`RATE_LIMIT_*`; see `rate-limit/`). */
+  readonly rateLimit: RateLimitConfig;
 };
+
+/** Rate limits of the public API, per minute. */
+export type RateLimitConfig = {
+  /** `RATE_LIMIT_ENABLED`. @default true */
+  readonly enabled: boolean;
+  /** Requests per minute from one client IP (`RATE_LIMIT_PER_IP`). @default 600 */
+  readonly perIp: number;
+  /** Requests per minute naming one tenant, the `org` of a request (`RATE_LIMIT_PER_TENANT`). @default 3000 */
+  readonly perTenant: number;
+};
+
+/** Defaults of {@link RateLimitConfig}: generous enough for the demo and the dashboard. */
+export const RATE_LIMIT_DEFAULTS = { perIp: 600, perTenant: 3000 } as const;
+// Upper bound of RATE_LIMIT_PER_IP and RATE_LIMIT_PER_TENANT.
+const MAX_RATE_LIMIT = 1_000_000;
 
 /** A variable of the environment has a value the service cannot use. */
 export class ConfigError extends Error {
@@ -72,16 +118,21 @@ const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
 // Larder accepts these characters in a key segment (`environment` option); checked here so that a bad
 // LARDER_ENV is reported under its own name rather than as an invalid createCache option.
 const ENVIRONMENT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const MODEL_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /**
  * Reads the service configuration from `env` (pass `process.env`). Empty strings count as unset.
+ *
+ * Prototypes: `OPENAI_API_KEY` (assistants are created locally without it), `OPENAI_BASE_URL`,
+ * `OPENAI_MODEL`, `OPENAI_TIMEOUT_MS` and `DEMO_BASE_URL`.
  *
  * Variables: `PORT` (default 3000), `HOST` (default 127.0.0.1), `LARDER_ENV` (default development),
  * `REDIS_URL`, or `REDIS_HOST` / `REDIS_PORT` / `REDIS_PASSWORD` / `REDIS_DB` / `REDIS_TLS`, and
  * `REDIS_ENABLED` (`false`, `0`, `no` or `off` turn Redis off whatever else is set); `DATA_DIR`
  * (default `./data`), `DATABASE_URL` (`postgres://`; PGlite in `DATA_DIR` without it) and
  * `SEED_DEMO_DATA` (default on for PGlite, off for `DATABASE_URL`); `LARDER_ADMIN_TOKEN` (16+ characters);
- * `PRIVATE_REDIS` (default on: `main.ts` starts a redis-server when no Redis is configured).
+ * `SESSION_SECRET` (32+ characters) and `SESSION_COOKIE_SECURE` (default false); `RATE_LIMIT_ENABLED`
+ * (default true), `RATE_LIMIT_PER_IP` (default 600) and `RATE_LIMIT_PER_TENANT` (default 3000), per minute.
  * @throws ConfigError naming the variable and the value it got.
  * @example
  * const config = loadConfig(process.env);
@@ -129,9 +180,35 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const dataDir = resolve(read('DATA_DIR') ?? 'data');
   const database = databaseTarget(read('DATABASE_URL'), dataDir);
   const seedDemoData = flag('SEED_DEMO_DATA', read('SEED_DEMO_DATA')) ?? database.engine === 'pglite';
+  const openai = openaiConfig(read);
+  const demoBaseUrl = demoBase(read('DEMO_BASE_URL'), host, port);
   const adminToken = adminTokenFrom(read('LARDER_ADMIN_TOKEN'));
+  const sessionSecret = sessionSecretFrom(read('SESSION_SECRET'));
+  const sessionCookieSecure = flag('SESSION_COOKIE_SECURE', read('SESSION_COOKIE_SECURE')) ?? false;
   const privateRedis = flag('PRIVATE_REDIS', read('PRIVATE_REDIS')) ?? true;
-  const base = { host, port, environment, dataDir, database, seedDemoData, adminToken, privateRedis };
+  const rateLimit: RateLimitConfig = {
+    enabled: flag('RATE_LIMIT_ENABLED', read('RATE_LIMIT_ENABLED')) ?? true,
+    perIp:
+      integer('RATE_LIMIT_PER_IP', read('RATE_LIMIT_PER_IP'), 1, MAX_RATE_LIMIT) ?? RATE_LIMIT_DEFAULTS.perIp,
+    perTenant:
+      integer('RATE_LIMIT_PER_TENANT', read('RATE_LIMIT_PER_TENANT'), 1, MAX_RATE_LIMIT) ??
+      RATE_LIMIT_DEFAULTS.perTenant,
+  };
+  const base = {
+    privateRedis,
+    rateLimit,
+    host,
+    port,
+    environment,
+    dataDir,
+    database,
+    seedDemoData,
+    openai,
+    demoBaseUrl,
+    adminToken,
+    sessionSecret,
+    sessionCookieSecure,
+  };
   if (enabled === false) {
     return {
       ...base,
@@ -201,6 +278,69 @@ function adminTokenFrom(value: string | undefined): (() => string) | undefined {
     );
   }
   return () => value;
+}
+
+// @fastify/session refuses shorter signing secrets.
+const MIN_SESSION_SECRET_LENGTH = 32;
+
+function sessionSecretFrom(value: string | undefined): (() => string) | undefined {
+  if (value === undefined) return undefined;
+  if (value.length < MIN_SESSION_SECRET_LENGTH) {
+    throw new ConfigError(
+      'SESSION_SECRET',
+      `Invalid SESSION_SECRET: expected at least ${MIN_SESSION_SECRET_LENGTH} characters, got ${value.length} characters`,
+    );
+  }
+  return () => value;
+}
+
+/** OpenAI's settings when `OPENAI_API_KEY` is set; the others are checked either way. */
+function openaiConfig(read: (name: string) => string | undefined): OpenAIConfig | undefined {
+  const baseUrl = read('OPENAI_BASE_URL') ?? 'https://api.openai.com/v1';
+  if (!isHttpUrl(baseUrl)) {
+    throw new ConfigError(
+      'OPENAI_BASE_URL',
+      `Invalid OPENAI_BASE_URL: expected an http:// or https:// URL, got ${JSON.stringify(baseUrl.includes('@') ? redactUrl(baseUrl) : baseUrl)}`,
+    );
+  }
+  const model = read('OPENAI_MODEL') ?? 'gpt-4o-mini';
+  if (!MODEL_PATTERN.test(model)) {
+    throw new ConfigError(
+      'OPENAI_MODEL',
+      `Invalid OPENAI_MODEL: expected 1 to 100 letters, digits, ".", "_", ":" or "-", got ${JSON.stringify(model)}`,
+    );
+  }
+  const timeoutMs = integer('OPENAI_TIMEOUT_MS', read('OPENAI_TIMEOUT_MS'), 100, 600_000) ?? 20_000;
+  const key = read('OPENAI_API_KEY');
+  if (key === undefined) return undefined;
+  // The value is never quoted: a rejected key may still be a real one.
+  if (!/^[\x21-\x7e]+$/.test(key)) {
+    throw new ConfigError(
+      'OPENAI_API_KEY',
+      'Invalid OPENAI_API_KEY: expected printable ASCII without spaces (the value is not shown)',
+    );
+  }
+  return { baseUrl: baseUrl.replace(/\/+$/, ''), model, timeoutMs, apiKey: () => key };
+}
+
+/** `DEMO_BASE_URL` without trailing slashes, or the default built from where the service listens. */
+function demoBase(value: string | undefined, host: string, port: number): string {
+  if (value !== undefined) {
+    if (!isHttpUrl(value)) {
+      throw new ConfigError(
+        'DEMO_BASE_URL',
+        `Invalid DEMO_BASE_URL: expected an http:// or https:// URL, got ${JSON.stringify(value.includes('@') ? redactUrl(value) : value)}`,
+      );
+    }
+    return value.replace(/\/+$/, '');
+  }
+  if (port === 0) return '/demo';
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}/demo`;
+}
+
+function isHttpUrl(value: string): boolean {
+  return /^https?:\/\/[^/]/.test(value) && URL.canParse(value);
 }
 
 function isRedisUrl(value: string): boolean {

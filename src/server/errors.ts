@@ -17,8 +17,14 @@ export const ServiceErrorCode = {
   NotFound: 'E_NOT_FOUND',
   /** Every slug variant (`acme`, `acme-2` ... `acme-100`) is taken by other assistants. */
   SlugTaken: 'E_SLUG_TAKEN',
+  /** Too many requests from one client IP or for one tenant; `Retry-After` says when to retry. */
+  RateLimited: 'E_RATE_LIMITED',
   /** The cache is closing or closed: the service is shutting down. */
   Unavailable: 'E_UNAVAILABLE',
+  /** An upstream API (the assistant provider) failed or answered with an error. */
+  Upstream: 'E_UPSTREAM',
+  /** An upstream API (the assistant provider) did not answer in time. */
+  UpstreamTimeout: 'E_UPSTREAM_TIMEOUT',
   /** Anything unexpected; details are logged, never sent. */
   Internal: 'E_INTERNAL',
 } as const;
@@ -34,7 +40,10 @@ const STATUS: Record<ServiceErrorCode, number> = {
   E_UNAUTHORIZED: 401,
   E_NOT_FOUND: 404,
   E_SLUG_TAKEN: 409,
+  E_RATE_LIMITED: 429,
   E_UNAVAILABLE: 503,
+  E_UPSTREAM: 502,
+  E_UPSTREAM_TIMEOUT: 504,
   E_INTERNAL: 500,
 };
 

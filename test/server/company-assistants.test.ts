@@ -1,4 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/server/db/database.js';
+import { runMigrations } from '../../src/server/db/migrate.js';
 import { useRedisSuite } from '../support/suite.js';
 import {
   appFromEnv,
@@ -9,12 +11,21 @@ import {
   integerReply,
   mappingKey,
   postMapping,
+  recordingDatabase,
+  sharedDatabase,
   waitForHealth,
 } from './helpers.js';
 
 const suite = useRedisSuite();
 // Registered after the suite's hooks, so it runs before them: apps close before the server is flushed.
 afterEach(closeApps);
+// Mappings now persist to Postgres too: every test starts from empty tables, as it starts from an
+// empty Redis (the suite flushes it).
+beforeEach(async () => {
+  const db = sharedDatabase();
+  await runMigrations(db);
+  await db.exec('TRUNCATE company_assistants, assistants, companies');
+});
 
 async function readyApp() {
   const app = appFromEnv({ REDIS_URL: suite.server.url });
@@ -320,7 +331,9 @@ describe('404', () => {
     expect(route.json().error.code).toBe('E_NOT_FOUND');
   });
 
-  it('for an assistant whose forward entry is gone', async () => {
+  // Before Postgres held the mappings, a reverse entry whose forward entry was gone was a 404.
+  // Now the forward entry is rebuilt from Postgres.
+  it('not for an assistant whose forward entry is gone: it is rebuilt from Postgres', async () => {
     const writer = await readyApp();
     await postMapping(writer, { companyName: 'Acme', assistantId: 'asst_1' });
     expect(await suite.server.command('UNLINK', mappingKey('slug:acme'))).toBe(':1\r\n');
@@ -328,7 +341,158 @@ describe('404', () => {
     const reader = await readyApp();
     expect(await suite.server.command('EXISTS', mappingKey('assistant:asst_1'))).toBe(':1\r\n');
     const res = await getByAssistant(reader, 'asst_1');
-    expect(res.statusCode).toBe(404);
-    expect((await getBySlug(reader, 'acme')).statusCode).toBe(404);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ companySlug: 'acme', assistantId: 'asst_1', companyName: 'Acme' });
+    expect(await suite.server.command('EXISTS', mappingKey('slug:acme'))).toBe(':1\r\n');
+    expect((await getBySlug(reader, 'acme')).json().assistantId).toBe('asst_1');
+  });
+});
+
+describe('Postgres behind the cache', () => {
+  it('rebuilds expired entries from Postgres: queried once, then cached again for 30 days', async () => {
+    const recording = recordingDatabase(sharedDatabase());
+    const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database: recording.db });
+    await waitForHealth(app, 'ok');
+    await postMapping(app, { companyName: 'Acme', assistantId: 'asst_1', plan: 'pro', ttlSeconds: 1 });
+    // Both directions expire in Redis (and in this instance's memory) after a second.
+    await expect
+      .poll(
+        async () =>
+          integerReply(
+            await suite.server.command('EXISTS', mappingKey('slug:acme'), mappingKey('assistant:asst_1')),
+          ),
+        {
+          timeout: 5000,
+          interval: 50,
+        },
+      )
+      .toBe(0);
+    const before = recording.statements.length;
+    for (let i = 0; i < 3; i++) {
+      expect((await getByAssistant(app, 'asst_1')).json()).toEqual({
+        companySlug: 'acme',
+        assistantId: 'asst_1',
+        companyName: 'Acme',
+      });
+      expect((await getBySlug(app, 'acme')).json()).toMatchObject({ assistantId: 'asst_1', plan: 'pro' });
+    }
+    const queries = recording.statements.slice(before);
+    expect(queries.filter((s) => s.includes('WHERE assistant_id'))).toHaveLength(1);
+    expect(queries.filter((s) => s.includes('WHERE company_slug'))).toHaveLength(1);
+    expect(queries).toHaveLength(2);
+    for (const key of ['slug:acme', 'assistant:asst_1']) {
+      expect(integerReply(await suite.server.command('PTTL', mappingKey(key)))).toBeGreaterThan(
+        THIRTY_DAYS_MS - 10_000,
+      );
+    }
+  });
+
+  it('keeps a move in Postgres: once the tombstone is gone the old slug is still not found', async () => {
+    const app = await readyApp();
+    await postMapping(app, { companyName: 'Acme', assistantId: 'asst_1' });
+    await postMapping(app, { companyName: 'Initech', assistantId: 'asst_1' });
+    await suite.server.command('FLUSHALL');
+    const fresh = await readyApp();
+    expect((await getBySlug(fresh, 'acme')).statusCode).toBe(404);
+    expect((await getByAssistant(fresh, 'asst_1')).json().companySlug).toBe('initech');
+    const { rows } = await sharedDatabase().query(
+      'SELECT company_slug, assistant_id FROM company_assistants',
+    );
+    expect(rows).toEqual([{ company_slug: 'initech', assistant_id: 'asst_1' }]);
+  });
+
+  it('a lookup that read Postgres before a save committed cannot cache its stale answer', async () => {
+    // Holds the result of slug lookups after Postgres answered, while the gate is closed.
+    let gate: Promise<void> | undefined;
+    let open: (() => void) | undefined;
+    let held = 0;
+    const inner = sharedDatabase();
+    const database: Database = {
+      engine: inner.engine,
+      location: inner.location,
+      async query<R extends object>(sql: string, params?: readonly unknown[]) {
+        const result = await inner.query<R>(sql, params);
+        if (gate !== undefined && sql.includes('WHERE company_slug')) {
+          held++;
+          await gate;
+        }
+        return result;
+      },
+      exec: (sql) => inner.exec(sql),
+      transaction: (fn) => inner.transaction(fn),
+      close: () => inner.close(),
+    };
+    const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database });
+    await waitForHealth(app, 'ok');
+    gate = new Promise((resolve) => (open = resolve));
+    const early = getBySlug(app, 'acme'); // reads "no such slug", then waits
+    await expect.poll(() => held, { timeout: 5000, interval: 5 }).toBe(1);
+    expect((await postMapping(app, { companyName: 'Acme', assistantId: 'asst_1' })).statusCode).toBe(201);
+    gate = undefined;
+    open?.();
+    expect((await early).statusCode).toBe(404); // it answered what it read
+    // ... but its "not found" did not replace the mapping, here or in Redis.
+    expect((await getBySlug(app, 'acme')).json().assistantId).toBe('asst_1');
+    const other = await readyApp();
+    expect((await getBySlug(other, 'acme')).json().assistantId).toBe('asst_1');
+  });
+});
+
+describe('Redis killed mid-request', () => {
+  it('POST still answers 201 and stores in Postgres; lookups answer 200', async () => {
+    // Holds mapping saves inside their Postgres transaction while the gate is closed.
+    let open: (() => void) | undefined;
+    // Closed (set) after a first, unhindered save.
+    let gate: Promise<void> | undefined = undefined;
+    let waiting = 0;
+    const inner = sharedDatabase();
+    const database: Database = {
+      engine: inner.engine,
+      location: inner.location,
+      query: (sql, params) => inner.query(sql, params),
+      exec: (sql) => inner.exec(sql),
+      transaction: (fn) =>
+        inner.transaction(async (tx) => {
+          const result = await fn(tx);
+          if (gate !== undefined) {
+            waiting++;
+            await gate;
+          }
+          return result;
+        }),
+      close: () => inner.close(),
+    };
+    const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database });
+    await waitForHealth(app, 'ok');
+    expect((await postMapping(app, { companyName: 'Warm', assistantId: 'asst_warm' })).statusCode).toBe(201);
+    gate = new Promise((resolve) => (open = resolve));
+    const inFlight = [1, 2, 3].map((i) =>
+      postMapping(app, { companyName: 'Acme', assistantId: `asst_${i}` }),
+    );
+    // The first save is inside its transaction (the others queue behind it): kill Redis, let go.
+    await expect.poll(() => waiting, { timeout: 5000, interval: 5 }).toBeGreaterThanOrEqual(1);
+    await suite.server.kill();
+    open?.();
+    const answered = await Promise.all(inFlight);
+    expect(answered.map((r) => r.statusCode)).toEqual([201, 201, 201]);
+    expect(answered.map((r) => r.json().companySlug)).toEqual(['acme', 'acme-2', 'acme-3']);
+
+    const statuses: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (const [i, slug] of ['acme', 'acme-2', 'acme-3'].entries()) {
+        const bySlug = await getBySlug(app, slug);
+        statuses.push(bySlug.statusCode);
+        expect(bySlug.json().assistantId).toBe(`asst_${i + 1}`);
+        statuses.push((await getByAssistant(app, `asst_${i + 1}`)).statusCode);
+      }
+      statuses.push((await getBySlug(app, 'nobody')).statusCode);
+    }
+    expect(statuses.filter((s) => s !== 200 && s !== 404)).toEqual([]);
+    expect(statuses.filter((s) => s === 404)).toHaveLength(4);
+
+    // A second instance with nothing in memory answers from Postgres.
+    const other = appFromEnv({ REDIS_URL: suite.server.url });
+    expect((await getByAssistant(other, 'asst_2')).json().companySlug).toBe('acme-2');
+    expect((await getBySlug(other, 'warm')).json().assistantId).toBe('asst_warm');
   });
 });

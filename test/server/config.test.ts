@@ -192,3 +192,110 @@ describe('loadConfig: database', () => {
     expect(error.message).not.toContain('s3cret');
   });
 });
+
+describe('loadConfig: prototypes (OpenAI and demo URLs)', () => {
+  it('creates assistants locally without OPENAI_API_KEY, and builds demo URLs from HOST/PORT', () => {
+    const config = loadConfig({ OPENAI_MODEL: 'gpt-4o', OPENAI_BASE_URL: 'http://localhost:9/v1' });
+    expect(config.openai).toBeUndefined();
+    expect(config.demoBaseUrl).toBe('http://127.0.0.1:3000/demo');
+    expect(loadConfig({ HOST: '0.0.0.0', PORT: '8080' }).demoBaseUrl).toBe('http://localhost:8080/demo');
+    expect(loadConfig({ HOST: '::1', PORT: '8080' }).demoBaseUrl).toBe('http://[::1]:8080/demo');
+    expect(loadConfig({ PORT: '0' }).demoBaseUrl).toBe('/demo');
+  });
+
+  it('reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_TIMEOUT_MS and DEMO_BASE_URL', () => {
+    const config = loadConfig({
+      OPENAI_API_KEY: 'sk-proj-s3cretKey',
+      OPENAI_BASE_URL: 'https://gateway.example.com/openai/v1/',
+      OPENAI_MODEL: 'gpt-4.1-mini',
+      OPENAI_TIMEOUT_MS: '5000',
+      DEMO_BASE_URL: 'https://demos.example.com/d//',
+    });
+    expect(config.openai).toMatchObject({
+      baseUrl: 'https://gateway.example.com/openai/v1',
+      model: 'gpt-4.1-mini',
+      timeoutMs: 5000,
+    });
+    expect(config.openai?.apiKey()).toBe('sk-proj-s3cretKey');
+    expect(config.demoBaseUrl).toBe('https://demos.example.com/d');
+    expect(loadConfig({ OPENAI_API_KEY: 'k' }).openai).toMatchObject({
+      baseUrl: 'https://api.openai.com/v1',
+      model: 'gpt-4o-mini',
+      timeoutMs: 20_000,
+    });
+  });
+
+  it('never prints the OpenAI key when the config is logged or serialized', () => {
+    const config = loadConfig({ OPENAI_API_KEY: 'sk-proj-s3cretKey' });
+    expect(JSON.stringify(config)).not.toContain('s3cretKey');
+    expect(inspect(config, { depth: 10 })).not.toContain('s3cretKey');
+  });
+
+  it.each([
+    [{ OPENAI_BASE_URL: 'api.openai.com/v1' }, 'OPENAI_BASE_URL', '"api.openai.com/v1"'],
+    [{ OPENAI_BASE_URL: 'ftp://api.example.com' }, 'OPENAI_BASE_URL', '"ftp://api.example.com"'],
+    [{ OPENAI_MODEL: 'gpt 4o' }, 'OPENAI_MODEL', '"gpt 4o"'],
+    [{ OPENAI_MODEL: 'm'.repeat(101) }, 'OPENAI_MODEL', `"${'m'.repeat(101)}"`],
+    [{ OPENAI_TIMEOUT_MS: '50' }, 'OPENAI_TIMEOUT_MS', '"50"'],
+    [{ OPENAI_TIMEOUT_MS: 'soon' }, 'OPENAI_TIMEOUT_MS', '"soon"'],
+    [{ DEMO_BASE_URL: '/demo' }, 'DEMO_BASE_URL', '"/demo"'],
+    [{ DEMO_BASE_URL: 'javascript:alert(1)' }, 'DEMO_BASE_URL', '"javascript:alert(1)"'],
+  ] as Array<[NodeJS.ProcessEnv, string, string]>)(
+    'rejects %o naming the variable and the value',
+    (env, variable, shown) => {
+      const error = configError(env);
+      expect(error.variable).toBe(variable);
+      expect(error.message).toContain(variable);
+      expect(error.message).toContain(shown);
+    },
+  );
+
+  it('rejects an OPENAI_API_KEY with spaces without showing it', () => {
+    const error = configError({ OPENAI_API_KEY: 'sk-abc s3cretKey' });
+    expect(error.variable).toBe('OPENAI_API_KEY');
+    expect(error.message).not.toContain('s3cretKey');
+  });
+
+  it('redacts credentials of a rejected OPENAI_BASE_URL or DEMO_BASE_URL', () => {
+    expect(configError({ OPENAI_BASE_URL: 'ftp://u:s3cret@api.example.com' }).message).not.toContain(
+      's3cret',
+    );
+    expect(configError({ DEMO_BASE_URL: 'ftp://u:s3cret@demo.example.com' }).message).not.toContain('s3cret');
+  });
+});
+
+describe('loadConfig: rate limits', () => {
+  it('limits 600 requests a minute per IP and 3000 per tenant by default', () => {
+    expect(loadConfig({}).rateLimit).toEqual({ enabled: true, perIp: 600, perTenant: 3000 });
+  });
+
+  it('reads RATE_LIMIT_ENABLED, RATE_LIMIT_PER_IP and RATE_LIMIT_PER_TENANT', () => {
+    expect(
+      loadConfig({ RATE_LIMIT_ENABLED: 'off', RATE_LIMIT_PER_IP: '5', RATE_LIMIT_PER_TENANT: '1000000' })
+        .rateLimit,
+    ).toEqual({ enabled: false, perIp: 5, perTenant: 1_000_000 });
+    expect(loadConfig({ RATE_LIMIT_ENABLED: 'yes', RATE_LIMIT_PER_IP: '1' }).rateLimit).toEqual({
+      enabled: true,
+      perIp: 1,
+      perTenant: 3000,
+    });
+  });
+
+  it.each([
+    [{ RATE_LIMIT_ENABLED: 'maybe' }, 'RATE_LIMIT_ENABLED', '"maybe"'],
+    [{ RATE_LIMIT_PER_IP: '0' }, 'RATE_LIMIT_PER_IP', '"0"'],
+    [{ RATE_LIMIT_PER_IP: '-5' }, 'RATE_LIMIT_PER_IP', '"-5"'],
+    [{ RATE_LIMIT_PER_IP: '10/min' }, 'RATE_LIMIT_PER_IP', '"10/min"'],
+    [{ RATE_LIMIT_PER_IP: '2.5' }, 'RATE_LIMIT_PER_IP', '"2.5"'],
+    [{ RATE_LIMIT_PER_TENANT: '1000001' }, 'RATE_LIMIT_PER_TENANT', '"1000001"'],
+    [{ RATE_LIMIT_PER_TENANT: 'lots' }, 'RATE_LIMIT_PER_TENANT', '"lots"'],
+  ] as Array<[NodeJS.ProcessEnv, string, string]>)(
+    'rejects %o naming the variable and the value',
+    (env, variable, shown) => {
+      const error = configError(env);
+      expect(error.variable).toBe(variable);
+      expect(error.message).toContain(variable);
+      expect(error.message).toContain(shown);
+    },
+  );
+});

@@ -43,53 +43,61 @@ async function count(db: Database, sql: string): Promise<number> {
 describe('migrations', () => {
   it('apply once, and are a no-op afterwards', async () => {
     const db = freshDatabase();
-    expect(await runMigrations(db)).toEqual({ applied: [1], version: 1 });
-    expect(await tables(db)).toEqual([
-      'leads',
-      'organization_phone_numbers',
-      'organizations',
-      'schema_migrations',
-    ]);
-    expect(await runMigrations(db)).toEqual({ applied: [], version: 1 });
-    expect(await runMigrations(db)).toEqual({ applied: [], version: 1 });
-    const { rows } = await db.query('SELECT version, name FROM schema_migrations');
-    expect(rows).toEqual([{ version: 1, name: '001_init.sql' }]);
+    const all = await loadMigrations();
+    const versions = all.map((m) => m.version);
+    const latest = versions.at(-1);
+    expect(await runMigrations(db)).toEqual({ applied: versions, version: latest });
+    expect(await tables(db)).toEqual(
+      expect.arrayContaining(['leads', 'organization_phone_numbers', 'organizations', 'schema_migrations']),
+    );
+    expect(await runMigrations(db)).toEqual({ applied: [], version: latest });
+    expect(await runMigrations(db)).toEqual({ applied: [], version: latest });
+    const { rows } = await db.query('SELECT version, name FROM schema_migrations ORDER BY version');
+    expect(rows).toEqual(all.map(({ version, name }) => ({ version, name })));
   });
 
   it('run concurrently on one database apply each migration once', async () => {
     const db = freshDatabase();
+    const versions = (await loadMigrations()).map((m) => m.version);
     const results = await Promise.all([runMigrations(db), runMigrations(db), runMigrations(db)]);
-    expect(results.map((r) => r.applied).flat()).toEqual([1]);
-    expect(await count(db, 'SELECT count(*) FROM schema_migrations')).toBe(1);
+    expect(results.map((r) => r.applied).flat()).toEqual(versions);
+    expect(await count(db, 'SELECT count(*) FROM schema_migrations')).toBe(versions.length);
   });
 
   it('run in one transaction: a failing migration leaves the schema untouched', async () => {
     const db = freshDatabase();
+    const real = await loadMigrations();
+    const next = real.length + 1;
     const migrations = [
-      ...(await loadMigrations()),
+      ...real,
       {
-        version: 2,
-        name: '002_broken.sql',
+        version: next,
+        name: `${String(next).padStart(3, '0')}_broken.sql`,
         sql: 'CREATE TABLE half_done (a int);\nSELECT no_such_column FROM leads;',
       },
     ];
     await expect(runMigrations(db, migrations)).rejects.toThrow(
-      /Migration 002_broken\.sql failed: .*no_such_column/,
+      /Migration \d+_broken\.sql failed: .*no_such_column/,
     );
-    // Neither 001 nor 002 stayed: they ran in the one transaction that was rolled back.
+    // None stayed: they ran in the one transaction that was rolled back.
     expect(await tables(db)).toEqual([]);
-    expect(await runMigrations(db)).toEqual({ applied: [1], version: 1 });
+    expect(await runMigrations(db)).toEqual({ applied: real.map((m) => m.version), version: real.length });
   });
 
   it('refuse a database whose schema is newer than the service', async () => {
     const db = freshDatabase();
     await runMigrations(db);
-    await db.query("INSERT INTO schema_migrations (version, name) VALUES (7, '007_future.sql')");
-    await expect(runMigrations(db)).rejects.toThrow(/schema version 7, newer than .* latest migration \(1\)/);
+    await db.query("INSERT INTO schema_migrations (version, name) VALUES (99, '099_future.sql')");
+    const latest = (await loadMigrations()).length;
+    await expect(runMigrations(db)).rejects.toThrow(
+      new RegExp(`schema version 99, newer than .* latest migration \\(${latest}\\)`),
+    );
   });
 
   it('are read from numbered files, without gaps', async () => {
-    expect((await loadMigrations(MIGRATIONS_DIR)).map((m) => m.name)).toEqual(['001_init.sql']);
+    const names = (await loadMigrations(MIGRATIONS_DIR)).map((m) => m.name);
+    expect(names[0]).toBe('001_init.sql');
+    expect(names.every((name, i) => name.startsWith(`${String(i + 1).padStart(3, '0')}_`))).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'larder-migrations-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, '001_a.sql'), 'SELECT 1;');

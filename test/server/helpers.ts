@@ -54,7 +54,13 @@ export function appFromEnv(
   options: TestAppOptions = {},
 ): FastifyInstance {
   const app = buildApp({
-    config: loadConfig({ LARDER_ENV: 'test', LARDER_ADMIN_TOKEN: ADMIN_TOKEN, ...env }),
+    // Rate limiting is off unless a test turns it on: test files send thousands of requests from one IP.
+    config: loadConfig({
+      LARDER_ENV: 'test',
+      LARDER_ADMIN_TOKEN: ADMIN_TOKEN,
+      RATE_LIMIT_ENABLED: 'false',
+      ...env,
+    }),
     cache,
     database: options.database ?? sharedDatabase(),
     seed: options.seed ?? false,

@@ -28,7 +28,7 @@ export type AdminGuardOptions = {
    * Other ways a request may prove it is an admin (a logged-in admin session), asked when it
    * presents no valid bearer token.
    */
-  alternatives?: ReadonlyArray<(request: FastifyRequest) => boolean>;
+  alternatives?: ReadonlyArray<(request: FastifyRequest) => boolean | Promise<boolean>>;
 };
 
 /**
@@ -43,7 +43,7 @@ export function adminGuard(options: AdminGuardOptions): preHandlerAsyncHookHandl
     const expected = options.token?.();
     const presented = bearerToken(request);
     if (expected !== undefined && presented !== undefined && tokensEqual(presented, expected)) return;
-    if (options.alternatives?.some((accepts) => accepts(request)) === true) return;
+    for (const accepts of options.alternatives ?? []) if (await accepts(request)) return;
     throw new ServiceError(
       ServiceErrorCode.Unauthorized,
       expected === undefined

@@ -1,9 +1,17 @@
-import type { CacheScope, SetManyEntry } from '../../index.js';
+import type { CacheScope, Duration, SetManyEntry } from '../../index.js';
+import type { Database, Queryable } from '../db/database.js';
 import { ServiceError, ServiceErrorCode } from '../errors.js';
+import { MappingRepository } from './mapping-repository.js';
 import { slugCandidate, slugify } from './slug.js';
 
 /** What an assistant id looks like. */
 export const ASSISTANT_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Cache namespace holding both directions of the mapping. */
+export const MAPPING_NAMESPACE = 'company-assistants';
+
+/** How long "no mapping" is cached for a slug or an assistant id. */
+export const MAPPING_NEGATIVE_TTL: Duration = '30s';
 
 /** One company ↔ assistant mapping, as stored and as returned by the forward lookup. */
 export type CompanyAssistantMapping = {
@@ -19,16 +27,22 @@ export type CompanyAssistantMapping = {
 export type SaveMappingInput = {
   companyName: string;
   assistantId: string;
-  /** Lifetime of both directions, in seconds. @default the store's `defaultTtlSeconds` */
+  /** How long the cache keeps both directions, in seconds. @default the store's `defaultTtlSeconds` */
   ttlSeconds?: number;
   /** Extra JSON fields kept with the mapping. */
   data?: Record<string, unknown>;
+  /**
+   * Writes more rows in the mapping's transaction, once its slug is allocated (a prototype's
+   * company and assistant). If it throws, nothing is stored and the error is rethrown.
+   */
+  alsoStore?: (tx: Queryable, mapping: CompanyAssistantMapping) => Promise<void>;
 };
 
 /** Options of {@link MappingStore}. */
 export type MappingStoreOptions = {
   /**
-   * Lifetime of a mapping written without `ttlSeconds`.
+   * How long the cache keeps a mapping written without `ttlSeconds`, and a mapping rebuilt from
+   * Postgres.
    * @default 2592000 (30 days)
    */
   defaultTtlSeconds?: number;
@@ -43,27 +57,34 @@ export type MappingStoreOptions = {
 
 /** Fields the store owns; the caller's `data` may not set them. */
 const RESERVED_FIELDS = ['companySlug', 'companyName', 'assistantId', 'createdAt'] as const;
-// Slugs looked up per round trip while searching for a free one.
-const CANDIDATES_PER_READ = 10;
-// How long a replaced slug's tombstone lives. After it expires the key is simply absent, which
-// reads the same; it only has to replace the old entry inside the MULTI.
+// How long a replaced slug's tombstone lives. It only has to replace the old entry inside the
+// MULTI; after it expires a read of the slug goes to Postgres, which no longer has it either.
 const TOMBSTONE_TTL_MS = 60_000;
 
 /**
- * Company ↔ assistant mappings in one cache scope, both directions:
- * `slug:<slug>` → the mapping, `assistant:<id>` → the slug. Every change writes both directions
- * (and the tombstone of a slug an assistant leaves) in one `setMany(..., { atomic: true })`, so
- * Redis holds all of a change or none of it, and both directions share one TTL.
+ * Company ↔ assistant mappings: Postgres (`company_assistants`) is the source of truth, the cache
+ * holds both directions in one scope: `slug:<slug>` → the mapping, `assistant:<id>` → the slug.
+ *
+ * - Writes go to Postgres first (slug allocation under a lock shared by every instance), then to
+ *   the cache: both directions (and the tombstone of a slug an assistant leaves) in one
+ *   `setMany(..., { atomic: true })`, so Redis holds all of a change or none of it, with one TTL.
+ * - Lookups read through the cache (`getOrSet`) to Postgres, so an expired or evicted entry is
+ *   rebuilt; "not found" is cached for {@link MAPPING_NEGATIVE_TTL}.
+ * - Every entry is tagged with its key. A write bumps those tags before writing the new entries,
+ *   so a lookup that read Postgres before the write's commit cannot cache what it read over them
+ *   (its entry is recorded under the old tag version, which reads as a miss).
  */
 export class MappingStore {
   readonly #scope: CacheScope;
+  readonly #repository: MappingRepository;
   readonly #defaultTtlSeconds: number;
   readonly #maxSuffix: number;
   readonly #now: () => Date;
   #saving: Promise<unknown> = Promise.resolve();
 
-  constructor(scope: CacheScope, options: MappingStoreOptions = {}) {
+  constructor(scope: CacheScope, repository: MappingRepository, options: MappingStoreOptions = {}) {
     this.#scope = scope;
+    this.#repository = repository;
     this.#defaultTtlSeconds = options.defaultTtlSeconds ?? 30 * 24 * 60 * 60;
     this.#maxSuffix = options.maxSuffix ?? 100;
     this.#now = options.now ?? (() => new Date());
@@ -72,17 +93,30 @@ export class MappingStore {
   /**
    * Maps an assistant to a company and returns the mapping. Saving the same assistant for the same
    * company again keeps its slug (and its `createdAt`), refreshing data and TTL. Saving it for
-   * another company moves it: the new slug is written and the old one removed in the same MULTI.
+   * another company moves it: the new slug is written and the old one removed, in Postgres in one
+   * transaction and in the cache in one MULTI.
    * @throws ServiceError `E_EMPTY_SLUG` when the name yields no slug, `E_RESERVED_FIELD` when `data`
    * sets a field the store owns, `E_SLUG_TAKEN` when every suffix up to `maxSuffix` is taken.
    */
   save(input: SaveMappingInput): Promise<CompanyAssistantMapping> {
-    // Saves are check-then-write (is the slug free? then write it). Run one at a time in this
-    // process so two concurrent posts cannot both take the same slug. Across instances the
-    // race remains: Larder has no conditional write (SET NX / WATCH) to close it.
+    // Postgres orders the saves of all instances (the slug lock); running this process's saves one
+    // at a time also orders their cache writes, so a later save's entries are never overwritten
+    // by an earlier one's. Across instances two saves of one mapping can still reach the cache
+    // in the wrong order (Larder has no conditional write); the next save or TTL repairs it.
     const result = this.#saving.then(() => this.#save(input));
     this.#saving = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * The slug a company would get now, without reserving it: the base slug of `companyName` or its
+   * first free suffix.
+   * @throws ServiceError `E_EMPTY_SLUG`, `E_SLUG_TAKEN`.
+   */
+  async proposeSlug(companyName: string): Promise<string> {
+    const base = baseSlug(companyName.trim());
+    const slug = await this.#repository.firstFreeSlug(base, { maxSuffix: this.#maxSuffix });
+    return slug ?? this.#slugTaken(base);
   }
 
   async #save(input: SaveMappingInput): Promise<CompanyAssistantMapping> {
@@ -96,70 +130,105 @@ export class MappingStore {
         `The service sets ${reserved.map((f) => `\`${f}\``).join(', ')} itself; remove it from the body`,
       );
     }
-    const base = slugify(companyName);
-    if (base === '') {
-      throw new ServiceError(
-        ServiceErrorCode.EmptySlug,
-        `Company name ${JSON.stringify(companyName)} has no letter or digit to build a slug from`,
-      );
-    }
+    const base = baseSlug(companyName);
 
-    const previous = await this.findByAssistant(assistantId);
-    const sameCompany = previous !== undefined && slugify(previous.companyName) === base;
-    const companySlug = sameCompany ? previous.companySlug : await this.#freeSlug(base, assistantId);
-    const mapping: CompanyAssistantMapping = {
-      ...data,
-      companySlug,
-      companyName,
-      assistantId,
-      createdAt: sameCompany ? previous.createdAt : this.#now().toISOString(),
-    };
+    const { mapping, previous } = await this.#repository.withSlugLock(async (tx) => {
+      const previous = await this.#repository.findByAssistant(assistantId, tx);
+      const sameCompany = previous !== null && slugify(previous.companyName) === base;
+      const companySlug = sameCompany
+        ? previous.companySlug
+        : ((await this.#repository.firstFreeSlug(base, {
+            assistantId,
+            maxSuffix: this.#maxSuffix,
+            db: tx,
+          })) ?? this.#slugTaken(base));
+      const mapping = await this.#repository.write(tx, {
+        companySlug,
+        companyName,
+        assistantId,
+        data,
+        createdAt: sameCompany ? previous.createdAt : this.#now(),
+      });
+      await input.alsoStore?.(tx, mapping);
+      return { mapping, previous };
+    });
+
     const ttl = (input.ttlSeconds ?? this.#defaultTtlSeconds) * 1000;
+    const slug = mapping.companySlug;
     const entries: SetManyEntry[] = [
-      { key: slugKey(companySlug), value: mapping, ttl },
-      { key: assistantKey(assistantId), value: companySlug, ttl },
+      { key: slugKey(slug), value: mapping, ttl, tags: [slugKey(slug)] },
+      { key: assistantKey(assistantId), value: slug, ttl, tags: [assistantKey(assistantId)] },
     ];
-    if (previous !== undefined && previous.companySlug !== companySlug) {
+    if (previous !== null && previous.companySlug !== slug) {
       // A null tombstone rather than a delete: the library's setMany cannot delete, and a separate
       // UNLINK would leave a moment where the old slug still names this assistant.
-      entries.push({ key: slugKey(previous.companySlug), value: null, ttl: TOMBSTONE_TTL_MS });
+      const old = slugKey(previous.companySlug);
+      entries.push({ key: old, value: null, ttl: TOMBSTONE_TTL_MS, tags: [old] });
     }
+    await this.#scope.deleteByTag(entries.map((e) => e.key));
     await this.#scope.setMany(entries, { atomic: true });
     return mapping;
   }
 
-  /** The mapping stored under `slug`, or `undefined`. */
+  /** The mapping stored under `slug`, or `undefined`: the cache, else Postgres. */
   async findBySlug(slug: string): Promise<CompanyAssistantMapping | undefined> {
-    return asMapping(await this.#scope.get<unknown>(slugKey(slug)));
+    const key = slugKey(slug);
+    const found = await this.#scope.getOrSet<unknown>(key, () => this.#repository.findBySlug(slug), {
+      ttl: this.#defaultTtlSeconds * 1000,
+      negativeTtl: MAPPING_NEGATIVE_TTL,
+      tags: [key],
+    });
+    return asMapping(found);
   }
 
   /**
-   * The mapping of an assistant: the reverse entry gives the slug, the forward entry the mapping.
-   * `undefined` when either is missing or they disagree (the forward entry names another assistant).
+   * The mapping of an assistant: the reverse entry gives the slug, the forward entry the mapping,
+   * each from the cache or else Postgres. If the two disagree (the forward entry names another
+   * assistant, which a write racing this read can cause), Postgres answers.
    */
   async findByAssistant(assistantId: string): Promise<CompanyAssistantMapping | undefined> {
-    const slug = await this.#scope.get<unknown>(assistantKey(assistantId));
+    const key = assistantKey(assistantId);
+    const slug = await this.#scope.getOrSet<unknown>(
+      key,
+      () => this.#repository.findSlugByAssistant(assistantId),
+      { ttl: this.#defaultTtlSeconds * 1000, negativeTtl: MAPPING_NEGATIVE_TTL, tags: [key] },
+    );
     if (typeof slug !== 'string') return undefined;
     const mapping = await this.findBySlug(slug);
-    return mapping?.assistantId === assistantId ? mapping : undefined;
+    if (mapping?.assistantId === assistantId) return mapping;
+    return (await this.#repository.findByAssistant(assistantId)) ?? undefined;
   }
 
-  /** The first candidate slug that is free or already this assistant's, read in batches. */
-  async #freeSlug(base: string, assistantId: string): Promise<string> {
-    for (let first = 1; first <= this.#maxSuffix; first += CANDIDATES_PER_READ) {
-      const count = Math.min(CANDIDATES_PER_READ, this.#maxSuffix - first + 1);
-      const candidates = Array.from({ length: count }, (_, i) => slugCandidate(base, first + i));
-      const found = await this.#scope.getMany<unknown>(candidates.map(slugKey));
-      for (let i = 0; i < candidates.length; i++) {
-        const owner = asMapping(found[i]);
-        if (owner === undefined || owner.assistantId === assistantId) return candidates[i] as string;
-      }
-    }
+  #slugTaken(base: string): never {
     throw new ServiceError(
       ServiceErrorCode.SlugTaken,
       `The slugs ${slugCandidate(base, 1)} to ${slugCandidate(base, this.#maxSuffix)} are all taken by other assistants`,
     );
   }
+}
+
+/**
+ * The store the service uses: the `company-assistants` namespace of `cache` in front of the
+ * `company_assistants` table of `db`.
+ */
+export function createMappingStore(
+  cache: CacheScope,
+  db: Database,
+  options?: MappingStoreOptions,
+): MappingStore {
+  return new MappingStore(cache.namespace(MAPPING_NAMESPACE), new MappingRepository(db), options);
+}
+
+/** The slug of a company name before suffixes. @throws ServiceError `E_EMPTY_SLUG` */
+function baseSlug(companyName: string): string {
+  const base = slugify(companyName);
+  if (base === '') {
+    throw new ServiceError(
+      ServiceErrorCode.EmptySlug,
+      `Company name ${JSON.stringify(companyName)} has no letter or digit to build a slug from`,
+    );
+  }
+  return base;
 }
 
 function slugKey(slug: string): string {

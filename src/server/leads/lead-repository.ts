@@ -84,20 +84,25 @@ export class LeadRepository {
    * INSERT win; the others read the row it wrote.
    */
   async findOrCreateLead(organizationId: string, phone: string): Promise<Lead> {
+    return (await this.findOrCreate(organizationId, phone)).lead;
+  }
+
+  /** {@link findOrCreateLead}, saying whether this call inserted the lead. */
+  async findOrCreate(organizationId: string, phone: string): Promise<{ lead: Lead; created: boolean }> {
     const existing = await this.findLead(organizationId, phone);
-    if (existing !== null) return existing;
+    if (existing !== null) return { lead: existing, created: false };
     const { rows } = await this.#db.query<LeadRow>(
       `INSERT INTO leads (organization_id, phone) VALUES ($1, $2)
        ON CONFLICT (organization_id, phone) DO NOTHING
        RETURNING ${LEAD_COLUMNS}`,
       [organizationId, phone],
     );
-    if (rows[0] !== undefined) return toLead(rows[0]);
+    if (rows[0] !== undefined) return { lead: toLead(rows[0]), created: true };
     // Another process inserted it between our SELECT and INSERT: read its row.
     const created = await this.findLead(organizationId, phone);
     if (created === null)
       throw new Error(`Lead ${phone} in ${organizationId} vanished right after a conflict`);
-    return created;
+    return { lead: created, created: false };
   }
 
   /** Applies validated changes and bumps `updated_at`; the updated lead, or `null` for an unknown id. */

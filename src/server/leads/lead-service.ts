@@ -49,7 +49,16 @@ export type LeadServiceOptions = {
    * @default 'US'
    */
   defaultRegion?: CountryCode;
+  /**
+   * Told after a lead was created (`created`) or updated (`updated`) in Postgres and its own cache
+   * entries were invalidated: the hook for caches of things computed from leads (KPIs). Its errors
+   * reach the caller, like a failed invalidation.
+   */
+  onLeadChanged?: (lead: Lead, change: LeadChange) => Promise<void>;
 };
+
+/** What happened to a lead, for {@link LeadServiceOptions.onLeadChanged}. */
+export type LeadChange = 'created' | 'updated';
 
 /**
  * Lead lookup (find-or-create) and updates, read-through cached in front of Postgres.
@@ -71,12 +80,14 @@ export class LeadService {
   readonly #leads: CacheScope;
   readonly #orgs: CacheScope;
   readonly #region: CountryCode;
+  readonly #onLeadChanged: LeadServiceOptions['onLeadChanged'];
 
   constructor(options: LeadServiceOptions) {
     this.#repository = options.repository;
     this.#leads = options.cache.namespace(LEADS_NAMESPACE);
     this.#orgs = options.cache.namespace(ORGS_NAMESPACE);
     this.#region = options.defaultRegion ?? DEFAULT_PHONE_REGION;
+    this.#onLeadChanged = options.onLeadChanged;
   }
 
   /**
@@ -91,6 +102,7 @@ export class LeadService {
     const { organization, organizationMatch } = await this.resolveOrganization(input.org);
     const tenant = this.#leads.forTenant(organization.id);
     let loaded = false;
+    let created: Lead | undefined;
 
     // Twice at most: a lead deleted behind the cache's back leaves a phone entry naming a missing
     // id; the entry is dropped and the lead found (or created) again.
@@ -100,7 +112,9 @@ export class LeadService {
         phoneKey,
         async () => {
           loaded = true;
-          return (await this.#repository.findOrCreateLead(organization.id, phone)).id;
+          const found = await this.#repository.findOrCreate(organization.id, phone);
+          if (found.created) created = found.lead;
+          return found.lead.id;
         },
         { ttl: LEAD_TTL },
       );
@@ -114,7 +128,10 @@ export class LeadService {
         },
         { ttl: LEAD_TTL, tags: [leadTag(id)], negativeTtl: 0 },
       );
-      if (lead !== null) return { lead, organization, organizationMatch, cache: loaded ? 'miss' : 'hit' };
+      if (lead !== null) {
+        if (created !== undefined) await this.#onLeadChanged?.(created, 'created');
+        return { lead, organization, organizationMatch, cache: loaded ? 'miss' : 'hit' };
+      }
       await tenant.delete(phoneKey);
       if (attempt === 2) throw new Error(`Lead ${id} for ${phone} disappeared twice during one lookup`);
     }
@@ -166,6 +183,7 @@ export class LeadService {
     const lead = await this.#repository.updateLead(id, changes);
     if (lead === null) throw new ServiceError(ServiceErrorCode.NotFound, `No lead with id ${id}`);
     await this.#leads.forTenant(lead.organizationId).deleteByTag(leadTag(lead.id));
+    await this.#onLeadChanged?.(lead, 'updated');
     return lead;
   }
 

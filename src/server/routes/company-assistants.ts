@@ -1,13 +1,18 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { ASSISTANT_ID_PATTERN, MappingStore } from '../company-assistants/mapping-store.js';
+import { ASSISTANT_ID_PATTERN, type MappingStore } from '../company-assistants/mapping-store.js';
 import { SLUG_MAX_LENGTH, SLUG_PATTERN } from '../company-assistants/slug.js';
 import { ServiceError, ServiceErrorCode } from '../errors.js';
 
 /** Longest `ttlSeconds` accepted: 365 days. */
 export const MAX_TTL_SECONDS = 365 * 24 * 60 * 60;
 
-/** Cache namespace holding both directions of the mapping. */
-export const MAPPING_NAMESPACE = 'company-assistants';
+export { MAPPING_NAMESPACE } from '../company-assistants/mapping-store.js';
+
+/** Options of {@link companyAssistantRoutes}. */
+export type CompanyAssistantRoutesOptions = {
+  /** The store shared with the prototype routes, so that all mapping writes go through one queue. */
+  store: MappingStore;
+};
 
 type CreateBody = {
   companyName: string;
@@ -45,13 +50,15 @@ const byAssistantSchema = {
 
 /**
  * Company ↔ assistant mappings. Routes only translate HTTP; the rules live in {@link MappingStore}.
- * - `POST /api/company-assistants` → 201 `{ companySlug, assistantId, demoUrl }`
- * - `GET /api/company-assistant?slug=` → the mapping
+ * - `POST /api/company-assistants` → 201 `{ companySlug, assistantId, demoUrl }` (Postgres, then
+ *   both cache directions)
+ * - `GET /api/company-assistant?slug=` → the mapping (cache, else Postgres)
  * - `GET /api/assistants/:assistantId/company` → `{ companySlug, assistantId, companyName }`
  */
-export const companyAssistantRoutes: FastifyPluginAsync = async (app) => {
-  const store = new MappingStore(app.cache.namespace(MAPPING_NAMESPACE));
-
+export const companyAssistantRoutes: FastifyPluginAsync<CompanyAssistantRoutesOptions> = async (
+  app,
+  { store },
+) => {
   app.post<{ Body: CreateBody }>(
     '/api/company-assistants',
     { schema: createSchema },

@@ -30,17 +30,22 @@ export type HealthRoutesOptions = { config: ServerConfig };
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, { config }) => {
   app.get('/api/health', async () => {
     const [health, database] = await Promise.all([app.cache.health(), checkDatabase(app.db)]);
+    // Jobs: inline mode (no Redis) says so in the reason; queues in an unreachable Redis degrade.
+    const jobs = app.jobs.health();
+    const jobsOk = jobs.mode === 'inline' || jobs.ready;
     const reasons = [
       reasonFor(health, config),
       database.reachable ? undefined : `Database unreachable: ${database.error}`,
+      jobs.reason,
     ].filter((r) => r !== undefined);
     return {
-      status: health.status === 'ok' && database.reachable ? 'ok' : 'degraded',
+      status: health.status === 'ok' && database.reachable && jobsOk ? 'ok' : 'degraded',
       ...(reasons.length === 0 ? {} : { reason: reasons.join('; ') }),
       checks: {
         memory: health.memory,
         redis: { mode: modeOf(health, config), ...health.redis },
         database,
+        jobs,
       },
     };
   });
