@@ -12,13 +12,19 @@ import type { Context } from './context.js';
 const CONNECTIONS = 32;
 const MAPPINGS = 100;
 
-type Routes = { port: number; slugs: string[]; assistantIds: string[] };
+type Routes = {
+  port: number;
+  slugs: string[];
+  assistantIds: string[];
+  leads: Array<{ phone: string; org: string }>;
+  orgs: string[];
+};
 
 export async function runService(ctx: Context): Promise<Section> {
   const worker = new Worker('service-worker.ts', { REDIS_URL: ctx.url, MAPPINGS: String(MAPPINGS) });
   const rows: string[][] = [];
   try {
-    const routes = await worker.next<Routes>(60_000);
+    const routes = await worker.next<Routes>(180_000);
     const seconds = Math.max(1, Math.round((ctx.durationMs * 2) / 1000));
     const targets: Array<[string, (i: number) => string]> = [
       [
@@ -28,6 +34,17 @@ export async function runService(ctx: Context): Promise<Section> {
       [
         'GET /api/assistants/:assistantId/company',
         (i) => `/api/assistants/${routes.assistantIds[i % MAPPINGS]}/company`,
+      ],
+      [
+        'GET /api/leads/lookup?phone=…&org=…',
+        (i) => {
+          const lead = routes.leads[i % routes.leads.length] as { phone: string; org: string };
+          return `/api/leads/lookup?phone=${encodeURIComponent(lead.phone)}&org=${lead.org}`;
+        },
+      ],
+      [
+        'GET /api/kpis?org=… (HTTP response cache)',
+        (i) => `/api/kpis?org=${routes.orgs[i % routes.orgs.length]}`,
       ],
     ];
     for (const [label, path] of targets) {
@@ -52,12 +69,14 @@ export async function runService(ctx: Context): Promise<Section> {
   const markdown = [
     table(['route', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx / errors'], rows),
     `- autocannon ${CONNECTIONS} connections, ${Math.max(1, Math.round((ctx.durationMs * 2) / 1000))} s per route after a 1 s warm-up, ` +
-      `rotating over ${MAPPINGS} mappings created through the POST route and read once before. The service process ` +
-      'and autocannon share the 2 cores; the service has Redis configured (memory tier in front).',
+      `rotating over ${MAPPINGS} mappings created through the POST route, ${MAPPINGS} demo leads and every demo ` +
+      'organization, each read once before. The service process and autocannon share the 2 cores; the service has Redis ' +
+      'configured (memory tier in front), PGlite with the demo data, and rate limiting off (it would answer 429 past ' +
+      '600 requests per minute from one IP).',
   ].join('\n\n');
   return {
     scenario: 9,
-    title: 'The service: autocannon on the mapping routes, warm cache',
+    title: 'The service: autocannon on the mapping, lead and KPI routes, warm cache',
     markdown,
     verdicts: [],
   };

@@ -42,8 +42,8 @@ export type GetOrSetOptions = SetOptions & {
   graceBackoff?: Duration;
   /** Loader timeouts: `soft` serves stale and lets the loader finish; `hard` gives up. */
   loaderTimeout?: { soft?: Duration; hard?: Duration };
-  /** Refresh-ahead fraction of the TTL (0 < f < 1). */
-  refreshAhead?: number;
+  /** Refresh-ahead fraction of the TTL (0 < f < 1); `false` turns the cache's default off for this call. */
+  refreshAhead?: number | false;
   /** Take the distributed lock on a miss (when the cache has `redis.distributedLock`). @default true */
   lock?: boolean;
 };
@@ -385,7 +385,8 @@ export class CacheScope {
   #settings(options: GetOrSetOptions | undefined): LoadSettings {
     const defaults = this.core.options;
     options?.tags?.forEach(validateTag);
-    const refreshAhead = options?.refreshAhead ?? defaults.refreshAhead;
+    const refreshAhead =
+      options?.refreshAhead === false ? undefined : (options?.refreshAhead ?? defaults.refreshAhead);
     if (refreshAhead !== undefined && !(refreshAhead > 0 && refreshAhead < 1)) {
       throw new LarderError(
         ErrorCode.InvalidTtl,

@@ -162,6 +162,18 @@ describe('refresh-ahead and jitter', () => {
     expect(await cache.getOrSet('k', loader, opts)).toBe('v2');
   });
 
+  it('refreshAhead: false turns the cache default off for one call', async () => {
+    const cache = await suite.ready({ refreshAhead: 0.5 });
+    let calls = 0;
+    const loader = async () => `v${++calls}`;
+    expect(await cache.getOrSet('k', loader, { ttl: 2000, refreshAhead: false })).toBe('v1');
+    await new Promise((r) => setTimeout(r, 1100)); // past the default's refresh point
+    expect(await cache.getOrSet('k', loader, { ttl: 2000, refreshAhead: false })).toBe('v1');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toBe(1);
+    expect(cache.stats().totals.refreshes).toBe(0);
+  });
+
   it('shortens TTLs by up to ttlJitter, never lengthens them', async () => {
     const cache = await suite.ready({ ttlJitter: 0.5 });
     await cache.setMany(Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: i, ttl: 100_000 })));

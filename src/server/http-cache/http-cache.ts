@@ -125,14 +125,14 @@ export class HttpCache {
       const result = this.#scopeOf(vary.tenant).getOrSet<CachedResponse | null>(
         keyOf(request),
         () => {
-          // Called after the request was answered from the cache: a refresh-ahead reload. There is
-          // no handler to run then; failing it keeps the cached response.
+          // Refresh-ahead is off for responses (there is no handler to run after the request was
+          // answered); should the loader still be called then, failing keeps the cached response.
           if (state.phase !== 'lookup') throw new Error('HTTP responses are not refreshed ahead');
           state.phase = 'miss';
           loaderCalled();
           return new Promise<CachedResponse | null>((resolve) => (state.release = resolve));
         },
-        { ttl: options.ttl, tags: vary.tags, negativeTtl: 0 },
+        { ttl: options.ttl, tags: vary.tags, negativeTtl: 0, refreshAhead: false },
       );
       result.catch(() => {}); // settled by this request's own response; failures are logged below
       found = await Promise.race([result, missed]);
