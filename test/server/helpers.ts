@@ -6,6 +6,7 @@ import { buildApp } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
 import type { Database } from '../../src/server/db/database.js';
 import type { SeedOptions } from '../../src/server/db/seed.js';
+import type { JobsOptions } from '../../src/server/jobs/create-job-runner.js';
 import { memoryDatabase } from '../support/pglite.js';
 
 /** The admin token of apps built by {@link appFromEnv} (unless the env gives another). */
@@ -42,6 +43,8 @@ export type TestAppOptions = {
   database?: Database;
   /** @default false: tests seed what they need */
   seed?: false | SeedOptions;
+  /** Retry policy of background jobs (e.g. a short back-off). @default the service's */
+  jobs?: JobsOptions;
 };
 
 /**
@@ -64,6 +67,7 @@ export function appFromEnv(
     cache,
     database: options.database ?? sharedDatabase(),
     seed: options.seed ?? false,
+    jobs: options.jobs,
   });
   openedApps.push(app);
   return app;

@@ -230,6 +230,7 @@ async function poll() {
     pill.className = 'pill down';
     show('health', 'unreachable', `service unreachable: ${error.message}`);
   } finally {
+    void refreshDeadLetters();
     window.setTimeout(poll, POLL_MS);
   }
 }
@@ -243,14 +244,21 @@ async function send(method, url, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(json.error?.message ?? `HTTP ${res.status}`);
+  if (!res.ok) {
+    const error = new Error(json.error?.message ?? `HTTP ${res.status}`);
+    error.status = res.status;
+    throw error;
+  }
   return json;
 }
 
-function message(id, text, isError = false) {
-  const el = $(id);
+function setMessage(el, text, isError = false) {
   el.textContent = text;
   el.classList.toggle('error', isError);
+}
+
+function message(id, text, isError = false) {
+  setMessage($(id), text, isError);
 }
 
 function showSession(session) {
@@ -259,6 +267,133 @@ function showSession(session) {
   $('admin-controls').hidden = !admin;
   $('session-info').textContent =
     admin && session.expiresAt ? `(until ${new Date(session.expiresAt).toLocaleString()})` : '';
+  if (admin) {
+    void refreshDeadLetters();
+  } else {
+    $('dead-letter-rows').replaceChildren();
+    message('dead-letter-status', '');
+    message('dead-letter-message', '');
+  }
+}
+
+// ---------------------------------------------------------------- dead letters
+
+/** Letters listed: the oldest ones (the API lists oldest first); the count says how many in all. */
+const DEAD_LETTER_LIMIT = 20;
+let deadLettersLoading = false;
+
+/**
+ * Reads `GET /api/jobs/dead-letters` while the admin controls show. A failure (503 while Redis is
+ * unreachable in BullMQ mode) is shown above the table, which keeps the last list, greyed out.
+ */
+async function refreshDeadLetters() {
+  if (deadLettersLoading || $('admin-controls').hidden) return;
+  deadLettersLoading = true;
+  try {
+    const res = await fetch(`/api/jobs/dead-letters?limit=${DEAD_LETTER_LIMIT}`, {
+      cache: 'no-store',
+      headers: { accept: 'application/json' },
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
+    if ($('admin-controls').hidden) return; // logged out meanwhile
+    renderDeadLetters(body);
+    $('dead-letter-table').classList.remove('stale');
+    message('dead-letter-status', '');
+  } catch (error) {
+    $('dead-letter-table').classList.add('stale');
+    message('dead-letter-status', `Dead letters unavailable: ${error.message}`, true);
+  } finally {
+    deadLettersLoading = false;
+  }
+}
+
+/** Updates the table in place: rows stay while their letter is listed (so do Retry results). */
+function renderDeadLetters({ count, deadLetters }) {
+  const tbody = $('dead-letter-rows');
+  const listed = new Set(deadLetters.map((letter) => letter.id));
+  const shown = new Map();
+  for (const row of [...tbody.rows]) {
+    if (listed.has(row.dataset.id)) shown.set(row.dataset.id, row);
+    else row.remove();
+  }
+  deadLetters.forEach((letter, index) => {
+    const row = shown.get(letter.id) ?? deadLetterRow(letter);
+    if (tbody.rows[index] !== row) tbody.insertBefore(row, tbody.rows[index] ?? null);
+  });
+  show(
+    'dead-letter-count',
+    count,
+    count > deadLetters.length ? `(oldest ${deadLetters.length} of ${integer.format(count)})` : `(${count})`,
+  );
+  $('dead-letter-table').hidden = deadLetters.length === 0;
+  $('dead-letter-empty').hidden = deadLetters.length !== 0;
+}
+
+function cell(row, testId, text, title) {
+  const td = row.insertCell();
+  td.dataset.testid = testId;
+  td.textContent = text;
+  if (title !== undefined) td.title = title;
+  return td;
+}
+
+function truncate(text, max) {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** One row; every value goes in as text, never as markup. */
+function deadLetterRow(letter) {
+  const row = document.createElement('tr');
+  row.dataset.testid = 'dead-letter-row';
+  row.dataset.id = letter.id;
+  const failedAt = new Date(letter.failedAt);
+  cell(
+    row,
+    'dead-letter-failed-at',
+    Number.isNaN(failedAt.getTime()) ? String(letter.failedAt ?? '') : failedAt.toLocaleString(),
+    String(letter.failedAt ?? ''),
+  );
+  cell(row, 'dead-letter-queue', String(letter.queue ?? ''), `job name: ${letter.name}`);
+  cell(row, 'dead-letter-job', String(letter.jobId ?? ''), `dead letter ${letter.id}`);
+  const data = JSON.stringify(letter.data) ?? '';
+  cell(row, 'dead-letter-data', truncate(data, 80), data).className = 'code';
+  cell(row, 'dead-letter-reason', String(letter.failedReason ?? ''));
+  cell(row, 'dead-letter-attempts', String(letter.attempts ?? ''));
+
+  const action = row.insertCell();
+  action.className = 'action';
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = 'Retry';
+  button.dataset.testid = 'dead-letter-retry';
+  const result = document.createElement('span');
+  result.className = 'message';
+  result.dataset.testid = 'dead-letter-result';
+  result.setAttribute('role', 'status');
+  action.append(button, ' ', result);
+  button.addEventListener('click', () => retryDeadLetter(letter.id, row, button, result));
+  return row;
+}
+
+/** `POST /api/jobs/dead-letters/:id/retry`; the outcome shows in the row and above the table. */
+async function retryDeadLetter(id, row, button, result) {
+  button.disabled = true;
+  setMessage(result, 'retrying…');
+  try {
+    const job = await send('POST', `/api/jobs/dead-letters/${encodeURIComponent(id)}/retry`);
+    const text = `re-queued as job ${job.id} in ${job.queue}${job.mode === 'inline' ? ' (inline)' : ''}`;
+    setMessage(result, text);
+    row.classList.add('retried');
+    message('dead-letter-message', `Dead letter ${id} ${text}`);
+    void refreshDeadLetters();
+  } catch (error) {
+    // 404: already re-driven (or gone); the next refresh drops the row. 503: try again later.
+    button.disabled = error.status === 404;
+    setMessage(result, error.message, true);
+    message('dead-letter-message', `Retry of ${id} failed: ${error.message}`, true);
+    if (error.status === 401) showSession({ admin: false });
+  }
 }
 
 let redisSwitchedOff = false;
