@@ -59,12 +59,13 @@ export const MISS_NOTES: Record<number, string> = {
     '(profile `many-miss 1`: `prepareWrite`, an async function per entry, 14%; `encodeEnvelope` 13%; write bookkeeping 9%), ' +
     'which is why its batch is slower than the raw one.',
   8:
-    'Larder keeps the decoded object (a hit does no parsing, which is what puts scenario 1 ~10× above BentoCache) plus, per ' +
-    'entry, a `MemoryEntry` of ~104 bytes whose four epoch-millisecond times are doubles boxed as heap numbers (~64 bytes) ' +
-    "and the concatenated Redis-key string (~50 bytes), on top of lru-cache's own bookkeeping (heap snapshot of 20k " +
-    'entries). Commit f530480 (shared `cells`/`versions` arrays, landed while this benchmark was written) took it from ' +
-    '646 to 590 bytes. BentoCache stores a JSON string by default (`serialize: true`), smaller than the parsed object, ' +
-    'and pays a `JSON.parse` per hit. Small integers for the times (e.g. seconds from a base) and a flat key would save ' +
-    'roughly another 100 bytes; going below BentoCache also needs a more compact entry or storing serialized values ' +
-    '(trading hit speed).',
+    'Larder keeps the decoded object (a hit does no parsing, which is what puts scenario 1 ~10× above BentoCache); ' +
+    "BentoCache keeps a JSON string (`serialize: true` by default) and parses it on every hit. The table's third column " +
+    "compares each subject with the bare Map of what it stores: Larder's own bookkeeping per entry is larger than " +
+    "BentoCache's, and the parsed object is larger than its JSON. Per entry Larder keeps a `MemoryEntry` (~104 bytes: " +
+    'value, createdAt, three time offsets, refresh point, version cells and values, flags) plus its `createdAt` heap number, ' +
+    "the flat Redis-key string and lru-cache's slots. Two fixes from heap analysis landed this session: times other than " +
+    '`createdAt` are small-integer offsets instead of four boxed doubles (598 → 550 B), and Redis keys are built flat with ' +
+    '`join` instead of as cons strings the LRU kept wrapped (550 → 526 B). Going below BentoCache would need storing ' +
+    'serialized values (trading hit speed, the point of the memory tier) or dropping per-entry version records.',
 };

@@ -17,4 +17,5 @@ export type { Duration } from './options/duration.js';
 export type { CircuitState } from './resilience/circuit-breaker.js';
 export type { CacheEventName, CacheEvents, FallbackReason } from './telemetry/events.js';
 export type { Logger } from './telemetry/logger.js';
+export type { NamespaceStats, TenantStats } from './telemetry/stats.js';
 export { redactUrl } from './telemetry/redact.js';

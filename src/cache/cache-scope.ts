@@ -83,7 +83,9 @@ export class CacheScope {
     this.core = core;
     this.scope = scope;
     this.#memory = scope.memory || core.gateway === undefined ? core.memory : undefined;
-    this.#counters = core.stats.forNamespace(scope.namespacePath);
+    this.#counters = scope.chain.some((s) => s.segment?.kind === 'tenant')
+      ? core.stats.forTenant(scope.namespacePath, scope.path)
+      : core.stats.forNamespace(scope.namespacePath);
     this.#dataPrefix = scope.dataPrefix;
     this.#maxKeyLength = core.options.maxKeyLength;
   }

@@ -3,7 +3,7 @@ import type { Scope } from '../keys/scope.js';
 import type { CircuitState } from '../resilience/circuit-breaker.js';
 import type { CacheEventName, CacheEvents } from '../telemetry/events.js';
 import { redactText } from '../telemetry/redact.js';
-import type { NamespaceStats } from '../telemetry/stats.js';
+import type { NamespaceStats, TenantStats } from '../telemetry/stats.js';
 import type { CacheCore } from './cache-core.js';
 import { CacheScope } from './cache-scope.js';
 
@@ -23,6 +23,11 @@ export type CacheStats = ReturnType<CacheCore['stats']['snapshot']> & {
     bus: 'up' | 'down' | 'off';
   };
   namespaces: Record<string, NamespaceStats>;
+  /**
+   * Counts per tenant scope (`leads/@org-1`), for the first `maxTenants` tenants used (empty when
+   * `maxTenants` is 0, the default). Each namespace's figures above already include its tenants'.
+   */
+  tenants: Record<string, TenantStats>;
 };
 
 /** Result of {@link Cache.health}. */
@@ -88,11 +93,12 @@ export class Cache extends CacheScope implements AsyncDisposable {
 
   /** Counters per namespace and in total, tier sizes and circuit state. Cheap: no I/O. */
   stats(): CacheStats {
-    const { totals, namespaces } = this.core.stats.snapshot();
+    const { totals, namespaces, tenants } = this.core.stats.snapshot();
     const gateway = this.core.gateway;
     return {
       totals,
       namespaces,
+      tenants,
       memory: {
         enabled: this.core.memory !== undefined,
         entries: this.core.memory?.entries ?? 0,

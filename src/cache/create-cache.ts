@@ -36,7 +36,7 @@ export function createCache(options: CacheOptions = {}): Cache {
       ? undefined
       : new MemoryTier(resolved.memory.maxEntries, resolved.memory.maxBytes);
   const versions = new VersionRegistry(MAX_VERSION_CELLS);
-  const stats = new StatsRegistry(resolved.maxNamespaces);
+  const stats = new StatsRegistry(resolved.maxNamespaces, resolved.maxTenants);
   const root = Scope.root(resolved.prefix);
 
   // The gateway reports successes to the core (to replay failed bumps); calls start after both exist.

@@ -102,6 +102,13 @@ export type CacheOptions = {
    * @default 100
    */
   maxNamespaces?: number;
+  /**
+   * Distinct tenant scopes counted separately in `stats().tenants` (hits, misses, loader calls,
+   * writes, fallbacks; latency stays per namespace). `0` turns per-tenant stats off; tenants past
+   * the bound are counted in their namespace only. Never exported to Prometheus (unbounded labels).
+   * @default 0
+   */
+  maxTenants?: number;
 };
 
 /** Options of the memory tier (an LRU from lru-cache). */
@@ -258,6 +265,7 @@ export type ResolvedOptions = {
       };
   logger: Logger;
   maxNamespaces: number;
+  maxTenants: number;
 };
 
 /** The defaults, in one place. */
@@ -268,6 +276,7 @@ export const DEFAULTS = {
   maxKeyLength: 1024,
   maxValueBytes: 4 * 1024 * 1024,
   maxNamespaces: 100,
+  maxTenants: 0,
   grace: 0,
   graceBackoff: '5s',
   ttlJitter: 0,

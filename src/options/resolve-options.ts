@@ -92,6 +92,7 @@ const schema = z.strictObject({
     )
     .optional(),
   maxNamespaces: positiveInt.optional(),
+  maxTenants: z.number().int().min(0).max(100_000).optional(),
 });
 
 /**
@@ -236,6 +237,7 @@ export function resolveOptions(options: CacheOptions = {}): ResolvedOptions {
         },
     logger: options.logger ?? silentLogger,
     maxNamespaces: options.maxNamespaces ?? DEFAULTS.maxNamespaces,
+    maxTenants: options.maxTenants ?? DEFAULTS.maxTenants,
   };
 }
 

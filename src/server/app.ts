@@ -250,11 +250,16 @@ async function prepareDatabase(app: FastifyInstance, db: Database, seed: false |
   );
 }
 
+/** Tenant scopes counted one by one in `/api/cache/stats` (later ones count in their namespace). */
+const SERVICE_MAX_TENANTS = 1000;
+
 /** The cache the service runs on: memory only unless Redis is configured and not switched off. */
 export function cacheOptions(config: ServerConfig, logger: Logger): CacheOptions {
   return {
     environment: config.environment,
     logger,
     redis: config.redis === undefined ? false : config.redis.connection(),
+    // /api/cache/stats reports each organization (tenant) too; the demo data has 24.
+    maxTenants: SERVICE_MAX_TENANTS,
   };
 }

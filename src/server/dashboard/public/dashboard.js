@@ -220,7 +220,7 @@ async function poll() {
   try {
     // Jobs and health are extras: the numbers from /api/cache/stats show even when they fail.
     const [stats, jobs, health] = await Promise.all([
-      getJson('/api/cache/stats'),
+      getJson('/api/cache/stats?tenants=false'),
       getJson('/api/jobs').catch(() => undefined),
       getJson('/api/health').catch(() => undefined),
     ]);
