@@ -25,15 +25,15 @@ export const MISS_NOTES: Record<number, string> = {
     '(profile `redis-hit-io 64`: 40% in the socket write); the node-redis driver auto-pipelines and shares reads of hot keys, ' +
     'which is why Larder passes both raw clients at c=64.',
   3:
-    'across the four full runs, Larder (memory+Redis) was 0.40×-0.46× raw ioredis and 0.67×-0.79× raw node-redis at ' +
-    'c=1. A miss is an MGET, the loader, then SET and PUBLISH in one awaited round trip. The PUBLISH is the L1 bus (memory+Redis ' +
-    'only): Redis fans it out and the instance receives and decodes its own message on its subscriber connection (profile ' +
-    "`miss-set 1`: the bus's `#receive` 4% plus pub/sub parsing in node-redis). Without the memory tier and the bus Larder is " +
-    'markedly faster (see "Cost of the memory tier and the L1 bus" under scenario 3) and close to raw node-redis. The rest: ' +
-    "`prepareWrite` + `encodeEnvelope` ~6%, per-call timers ~3%, and node-redis's command path, slower than ioredis's at c=1. " +
-    'Skipping the self-delivery (or not publishing a key nobody else can hold) would close most of the gap to Redis only. ' +
-    'An instance now drops its own bus messages before parsing them (this run includes that); the PUBLISH and ' +
-    'node-redis receiving the echo remain.',
+    'a miss is an MGET (the entry and its scope version), the loader, then a SET with the envelope: two round trips, as ' +
+    'for the raw clients. The L1 bus no longer costs anything here: a fill after a cold miss (Redis had no entry, so no ' +
+    'other instance can hold a fresh copy) is not published, which took memory+Redis from 0.65× to 0.76× raw node-redis ' +
+    'at c=1 in back-to-back runs (`BENCH_ONLY=3`) and made it equal to Redis only ("Cost of the memory tier and the L1 bus" ' +
+    'is now ~1.0×). What remains over raw node-redis is CPU per miss (profile `miss-set 1`, this session: `prepareWrite` ' +
+    "4.4%, envelope encoding 2.9%, the gateway's per-call timers 3.3%, building the key 1.5%, microtask hops 5%); " +
+    "against raw ioredis, node-redis's own command path is the larger part (raw node-redis is ~0.7× raw ioredis at c=1 " +
+    'here). Next steps: a synchronous `prepareWrite` when the version cells are already known, and one coarse timer per ' +
+    'gateway instead of one per command.',
   5:
     'every Larder fallback call completes within one event-loop turn (checked: 990 of 990 steady calls resolve before a ' +
     'setImmediate queued with them), so the slow calls are not waits on Redis, timers or I/O. A CPU profile taken over ' +

@@ -392,7 +392,10 @@ export class CacheCore {
    * `atomic`) together with the bus message that drops other instances' copies. Encoding errors
    * are thrown before anything is stored; Redis errors fall back and the write is kept for replay.
    * With `awaitRedis` false the Redis write goes on in the background: used after a read that
-   * found Redis failing, so one call never waits for two Redis timeouts.
+   * found Redis failing, so one call never waits for two Redis timeouts. With `announce` false no
+   * bus message is sent: for a fill after a cold miss, where Redis held no entry, so no other
+   * instance can hold a copy still fresh (their copies are trusted no longer than the Redis entry
+   * they came from lives, barring Redis evicting it early; `memory.maxTtl` bounds that case).
    */
   async write(
     scope: Scope,
@@ -400,6 +403,7 @@ export class CacheCore {
     counters: NamespaceCounters,
     atomic: boolean,
     awaitRedis = true,
+    announce = true,
   ): Promise<void> {
     const now = Date.now();
     const chainLength = scope.chain.length;
@@ -439,7 +443,7 @@ export class CacheCore {
     });
     counters.sets += writes.length;
     if (this.gateway === undefined) return;
-    const redisWrite = this.#writeRedis(encoded, counters, atomic);
+    const redisWrite = this.#writeRedis(encoded, counters, atomic, announce);
     if (awaitRedis) await redisWrite;
     else this.#track(redisWrite);
   }
@@ -448,10 +452,11 @@ export class CacheCore {
     encoded: readonly DriverWrite[],
     counters: NamespaceCounters,
     atomic: boolean,
+    announce: boolean,
   ): Promise<void> {
     if (this.gateway === undefined) return;
     const keys = encoded.map((w) => w.key);
-    const message = this.bus?.message(keys);
+    const message = announce ? this.bus?.message(keys) : undefined;
     try {
       await this.gateway.run(atomic ? 'setAtomic' : 'set', counters, (d) => {
         const only = encoded.length === 1 && !atomic ? (encoded[0] as DriverWrite) : undefined;
@@ -468,7 +473,7 @@ export class CacheCore {
       }
       this.fallback(error, 'set', counters);
       this.#pendingWrites.addWrites(encoded, Date.now());
-      this.#keepForPublish(keys);
+      if (announce) this.#keepForPublish(keys);
     }
   }
 

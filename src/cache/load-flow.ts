@@ -197,7 +197,9 @@ async function runLoader<T>(
       if (fallback !== undefined) return serveFallback(request, fallback, 'error');
       throw error;
     }
-    await write(request, value, snapshot, read.redisFailed);
+    // A cold miss (Redis had no entry, nothing stale anywhere): no other instance holds a fresh
+    // copy, so the fill is not announced on the bus (saves the PUBLISH and its fan-out).
+    await write(request, value, snapshot, read.redisFailed, fallback !== undefined || read.redisFailed);
     return value;
   } finally {
     if (!handedOff) await release?.();
@@ -247,6 +249,7 @@ async function write<T>(
   value: T,
   snapshot: { cells: VersionCell[]; versions: number[] } | undefined,
   redisFailed: boolean,
+  announce = true,
 ): Promise<void> {
   const { core, scope, counters, redisKey, settings } = request;
   const negative = value === null || value === undefined;
@@ -261,7 +264,7 @@ async function write<T>(
     counters,
     snapshot,
   );
-  await core.write(scope, [prepared], counters, false, !redisFailed);
+  await core.write(scope, [prepared], counters, false, !redisFailed, announce);
 }
 
 /**

@@ -108,3 +108,29 @@ describe('L1 coherence bus', () => {
     expect(a.stats().totals.hits).toEqual({ memory: 1, redis: 0, total: 1 });
   });
 });
+
+describe('what is announced on the bus', () => {
+  async function publishes(): Promise<number> {
+    const info = await suite.server.command('INFO', 'commandstats');
+    return Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1] ?? 0);
+  }
+
+  it('a fill after a cold miss is not published; writes, and fills replacing a stale entry, are', async () => {
+    const a = await suite.ready({ grace: '1m' });
+    const b = await suite.ready({ grace: '1m' });
+    await busUp(a);
+    await busUp(b);
+    const before = await publishes();
+    expect(await a.getOrSet('cold', () => 'filled', { ttl: 100 })).toBe('filled');
+    expect(await publishes()).toBe(before);
+
+    await b.set('written', 1);
+    expect(await publishes()).toBe(before + 1);
+
+    // Past the TTL but within grace: the entry is stale in Redis, so others may hold it; the new
+    // value is announced.
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await b.getOrSet('cold', () => 'reloaded', { ttl: 100 })).toBe('reloaded');
+    expect(await publishes()).toBe(before + 2);
+  });
+});
