@@ -83,7 +83,7 @@ All against the same private redis-server (scenarios 5 and 6 start their own, to
 | --- | --- |
 | Larder (memory+Redis) | \`createCache({ prefix, redis: { url }, memory: { maxEntries: 10_000, maxBytes: 256 MiB } })\` (node-redis 6 driver) |
 | Larder (Redis only) | the same with \`memory: false\` |
-| Larder (Redis only, ioredis driver) | \`memory: false, redis: { driver: createIoredisDriver({ url }) }\` (scenario 2, to separate the client library from Larder) |
+| Larder (Redis only, ioredis driver) | \`memory: false, redis: { driver: createIoredisDriver({ url }) }\` (scenarios 2 and 3, to separate the client library from Larder) |
 | Larder (memory only) | no \`redis\` |
 | BentoCache (memory+Redis) | \`bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, maxSize: 256 MiB })).useL2Layer(redisDriver({ connection: ioredis })).useBus(redisBusDriver(...))\` |
 | BentoCache (Redis only) | \`useL2Layer(redisDriver(...))\` only |

@@ -42,6 +42,7 @@ const SUBJECTS: Record<1 | 2 | 3, SubjectId[]> = {
   3: [
     'larder-hybrid',
     'larder-redis',
+    'larder-redis-io',
     'bento-hybrid',
     'cacheable-hybrid',
     'cache-manager',
@@ -241,6 +242,7 @@ function comparisons(scenario: 1 | 2 | 3, rows: Row[]): string[] {
   return [
     line('Cost of the memory tier and the L1 bus on a miss', 'Larder (Redis only)', 'Larder (memory+Redis)'),
     line('Without them, vs the same client library', 'Larder (Redis only)', 'raw node-redis GET/SET'),
+    line('Same client library, ioredis driver', 'Larder (Redis only, ioredis driver)', 'raw ioredis GET/SET'),
   ];
 }
 

@@ -348,7 +348,7 @@ export class CacheCore {
    * (taken before a loader ran, so a clear during the load invalidates the result) or, for plain
    * sets, from the cells, after fetching any never read from Redis.
    */
-  async prepareWrite(
+  prepareWrite(
     scope: Scope,
     key: string,
     value: unknown,
@@ -356,23 +356,26 @@ export class CacheCore {
     tags: readonly string[] | undefined,
     counters: NamespaceCounters,
     snapshot?: { cells: VersionCell[]; versions: number[] },
-  ): Promise<PreparedWrite> {
-    const tagList = tags ?? [];
-    const ttlMs = this.#jitter(timing.ttlMs);
-    const base = {
+  ): PreparedWrite | Promise<PreparedWrite> {
+    const prepared = (cells: VersionCell[], versions: number[]): PreparedWrite => ({
       key,
       value,
-      ttlMs,
+      ttlMs: this.#jitter(timing.ttlMs),
       graceMs: timing.graceMs,
-      tags: tagList,
+      tags: tags ?? [],
       refreshAhead: timing.refreshAhead,
-    };
-    if (snapshot !== undefined && snapshot.cells.length > 0) {
-      return { ...base, cells: snapshot.cells, versions: snapshot.versions };
-    }
+      cells,
+      versions,
+    });
+    // Synchronous when the versions are already known (a fill after a read, the usual case):
+    // no promise and no microtask hop on the miss path.
+    if (snapshot !== undefined && snapshot.cells.length > 0)
+      return prepared(snapshot.cells, snapshot.versions);
     const cells = this.#cellsFor(scope, tags);
-    await this.refreshUnknown(cells, counters);
-    return { ...base, cells, versions: this.versions.snapshot(cells) };
+    if (cells.every((c) => c.known) || this.gateway === undefined) {
+      return prepared(cells, this.versions.snapshot(cells));
+    }
+    return this.refreshUnknown(cells, counters).then(() => prepared(cells, this.versions.snapshot(cells)));
   }
 
   /** Reads from Redis the cells never read before (one MGET); failures leave them at 0. */

@@ -486,7 +486,11 @@ export class CacheScope {
     return values;
   }
 
-  #prepare(key: string, value: unknown, options: SetOptions | undefined): Promise<PreparedWrite> {
+  #prepare(
+    key: string,
+    value: unknown,
+    options: SetOptions | undefined,
+  ): PreparedWrite | Promise<PreparedWrite> {
     const redisKey = this.#key(key);
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
       throw new LarderError(

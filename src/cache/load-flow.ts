@@ -255,7 +255,7 @@ async function write<T>(
   const negative = value === null || value === undefined;
   const ttlMs = negative ? settings.negativeTtlMs : settings.ttlMs;
   if (ttlMs === 0 || core.closed) return;
-  const prepared = await core.prepareWrite(
+  const preparing = core.prepareWrite(
     scope,
     redisKey,
     value,
@@ -264,6 +264,7 @@ async function write<T>(
     counters,
     snapshot,
   );
+  const prepared = preparing instanceof Promise ? await preparing : preparing;
   await core.write(scope, [prepared], counters, false, !redisFailed, announce);
 }
 
