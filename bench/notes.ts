@@ -32,8 +32,8 @@ export const MISS_NOTES: Record<number, string> = {
     'is now ~1.0×). What remains over raw node-redis is CPU per miss (profile `miss-set 1`, this session: `prepareWrite` ' +
     "4.4%, envelope encoding 2.9%, the gateway's per-call timers 3.3%, building the key 1.5%, microtask hops 5%); " +
     "against raw ioredis, node-redis's own command path is the larger part (raw node-redis is ~0.7× raw ioredis at c=1 " +
-    'here). Next steps: a synchronous `prepareWrite` when the version cells are already known, and one coarse timer per ' +
-    'gateway instead of one per command.',
+    'here). `prepareWrite` is now synchronous when the version cells are known (landed after that profile); next step: one ' +
+    'coarse timer per gateway instead of one per command.',
   5:
     'every Larder fallback call completes within one event-loop turn (checked: 990 of 990 steady calls resolve before a ' +
     'setImmediate queued with them), so the slow calls are not waits on Redis, timers or I/O. A CPU profile taken over ' +
