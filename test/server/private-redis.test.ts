@@ -15,6 +15,11 @@ const children: ChildProcess[] = [];
 
 afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  // A service killed above (a failed test) leaves its private redis-server running: stop it too.
+  for (const dir of dirs) {
+    const pid = Number(await readFile(join(dir, 'redis', 'redis-server.pid'), 'utf8').catch(() => ''));
+    if (pid > 1 && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
