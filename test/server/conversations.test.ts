@@ -6,7 +6,7 @@ import { seedDemoData } from '../../src/server/db/seed.js';
 import { memoryDatabase } from '../support/pglite.js';
 import { integerReply } from '../support/redis-replies.js';
 import { useRedisSuite } from '../support/suite.js';
-import { appFromEnv, closeApps, recordingDatabase, waitForHealth } from './helpers.js';
+import { appFromEnv, closeApps, gatedDatabase, recordingDatabase, waitForHealth } from './helpers.js';
 
 const suite = useRedisSuite();
 // Registered after the suite's hooks, so it runs before them: apps close before the server is flushed.
@@ -451,42 +451,9 @@ describe('conversation summaries', () => {
   });
 });
 
-/** A database whose conversation queries wait while the gate is closed, to hold requests mid-load. */
-function gatedDatabase(inner: Database) {
-  let release: (() => void) | undefined;
-  let gate: Promise<void> | undefined;
-  const state = { waiting: 0 };
-  const database: Database = {
-    engine: inner.engine,
-    location: inner.location,
-    async query(sql, params) {
-      if (gate !== undefined && /\bconversation/.test(sql)) {
-        state.waiting++;
-        await gate;
-        state.waiting--;
-      }
-      return inner.query(sql, params);
-    },
-    exec: (sql) => inner.exec(sql),
-    transaction: (fn) => inner.transaction(fn),
-    close: () => inner.close(),
-  };
-  return {
-    database,
-    state,
-    close() {
-      gate = new Promise((resolve) => (release = resolve));
-    },
-    open() {
-      gate = undefined;
-      release?.();
-    },
-  };
-}
-
 describe('Redis killed mid-request', () => {
   it('answers from Postgres (never 500) while and after Redis dies, and stays fresh', async () => {
-    const gated = gatedDatabase(db);
+    const gated = gatedDatabase(db, /\bconversation/);
     const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database: gated.database });
     await waitForHealth(app, 'ok');
     const phones = [newPhone(), newPhone(), newPhone()];

@@ -151,3 +151,39 @@ export function patchLead(app: FastifyInstance, id: string, body: unknown) {
     payload: body as object,
   });
 }
+
+/**
+ * A database whose statements matching `pattern` wait while the gate is closed, to hold requests
+ * mid-load (`close()`, then `open()`); `state.waiting` counts the statements held.
+ */
+export function gatedDatabase(inner: Database, pattern: RegExp) {
+  let release: (() => void) | undefined;
+  let gate: Promise<void> | undefined;
+  const state = { waiting: 0 };
+  const database: Database = {
+    engine: inner.engine,
+    location: inner.location,
+    async query(sql, params) {
+      if (gate !== undefined && pattern.test(sql)) {
+        state.waiting++;
+        await gate;
+        state.waiting--;
+      }
+      return inner.query(sql, params);
+    },
+    exec: (sql) => inner.exec(sql),
+    transaction: (fn) => inner.transaction(fn),
+    close: () => inner.close(),
+  };
+  return {
+    database,
+    state,
+    close() {
+      gate = new Promise((resolve) => (release = resolve));
+    },
+    open() {
+      gate = undefined;
+      release?.();
+    },
+  };
+}

@@ -12,7 +12,7 @@ import { classifyLead } from '../../src/server/jobs/classifier.js';
 import type { Lead } from '../../src/server/leads/lead.js';
 import { memoryDatabase } from '../support/pglite.js';
 import { useRedisSuite } from '../support/suite.js';
-import { ADMIN_TOKEN, adminHeaders, closeApps, openedApps, waitForHealth } from './helpers.js';
+import { ADMIN_TOKEN, adminHeaders, closeApps, gatedDatabase, openedApps, waitForHealth } from './helpers.js';
 
 const suite = useRedisSuite();
 // Registered after the suite's hooks, so it runs before them: apps close before the server is flushed.
@@ -248,7 +248,7 @@ describe.each([
   });
 
   it('loses no job on shutdown: a job in flight during close completes', async () => {
-    const gated = gatedDatabase(db);
+    const gated = gatedDatabase(db, /FROM leads WHERE id = \$1/);
     const app = jobApp(env(), gated.database, false);
     if (mode === 'bullmq') await waitForHealth(app, 'ok');
     const { id, expected } = await unclassifiedLead();
@@ -271,37 +271,6 @@ describe.each([
     }
   });
 });
-
-/** A database whose lead reads wait while the gate is closed. */
-function gatedDatabase(inner: Database) {
-  let release: (() => void) | undefined;
-  let gate: Promise<void> | undefined;
-  const state = { waiting: 0 };
-  const database: Database = {
-    engine: inner.engine,
-    location: inner.location,
-    async query(sql, params) {
-      if (gate !== undefined && /FROM leads WHERE id = \$1/.test(sql)) {
-        state.waiting++;
-        await gate;
-        state.waiting--;
-      }
-      return inner.query(sql, params);
-    },
-    exec: (sql) => inner.exec(sql),
-    transaction: (fn) => inner.transaction(fn),
-    close: () => inner.close(),
-  };
-  return {
-    database,
-    state,
-    close: () => (gate = new Promise((resolve) => (release = resolve))),
-    open() {
-      gate = undefined;
-      release?.();
-    },
-  };
-}
 
 describe('inline mode', () => {
   it('says so in health', async () => {

@@ -8,7 +8,7 @@ import { KpiRepository } from '../../src/server/kpis/kpi-repository.js';
 import { KpiService } from '../../src/server/kpis/kpi-service.js';
 import { memoryDatabase } from '../support/pglite.js';
 import { useRedisSuite } from '../support/suite.js';
-import { appFromEnv, closeApps, lookupLead, patchLead, waitForHealth } from './helpers.js';
+import { appFromEnv, closeApps, gatedDatabase, lookupLead, patchLead, waitForHealth } from './helpers.js';
 
 const suite = useRedisSuite();
 // Registered after the suite's hooks, so it runs before them: apps close before the server is flushed.
@@ -263,39 +263,8 @@ describe('KpiService refresh-ahead', () => {
 });
 
 describe('Redis killed mid-request', () => {
-  /** A database whose KPI recomputations wait while the gate is closed. */
-  function gatedDatabase(inner: Database) {
-    let release: (() => void) | undefined;
-    let gate: Promise<void> | undefined;
-    const state = { waiting: 0 };
-    const database: Database = {
-      engine: inner.engine,
-      location: inner.location,
-      async query(sql, params) {
-        if (gate !== undefined && /INSERT INTO kpis/.test(sql)) {
-          state.waiting++;
-          await gate;
-          state.waiting--;
-        }
-        return inner.query(sql, params);
-      },
-      exec: (sql) => inner.exec(sql),
-      transaction: (fn) => inner.transaction(fn),
-      close: () => inner.close(),
-    };
-    return {
-      database,
-      state,
-      close: () => (gate = new Promise((resolve) => (release = resolve))),
-      open() {
-        gate = undefined;
-        release?.();
-      },
-    };
-  }
-
   it('answers KPIs and dashboards (200, correct values) while and after Redis dies', async () => {
-    const gated = gatedDatabase(db);
+    const gated = gatedDatabase(db, /INSERT INTO kpis/);
     const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database: gated.database });
     await waitForHealth(app, 'ok');
     gated.close();

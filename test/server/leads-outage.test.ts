@@ -4,7 +4,7 @@ import { runMigrations } from '../../src/server/db/migrate.js';
 import { seedDemoData } from '../../src/server/db/seed.js';
 import { memoryDatabase } from '../support/pglite.js';
 import { useRedisSuite } from '../support/suite.js';
-import { appFromEnv, closeApps, lookupLead, patchLead, waitForHealth } from './helpers.js';
+import { appFromEnv, closeApps, gatedDatabase, lookupLead, patchLead, waitForHealth } from './helpers.js';
 
 const suite = useRedisSuite();
 // Registered after the suite's hooks, so it runs before them: apps close before the server is
@@ -27,39 +27,6 @@ afterAll(async () => {
   await db.close();
 });
 
-/** A database whose lead queries wait while the gate is closed, to hold requests mid-load. */
-function gatedDatabase(inner: Database) {
-  let release: (() => void) | undefined;
-  let gate: Promise<void> | undefined;
-  const state = { waiting: 0 };
-  const database: Database = {
-    engine: inner.engine,
-    location: inner.location,
-    async query(sql, params) {
-      if (gate !== undefined && /\bleads\b/.test(sql)) {
-        state.waiting++;
-        await gate;
-        state.waiting--;
-      }
-      return inner.query(sql, params);
-    },
-    exec: (sql) => inner.exec(sql),
-    transaction: (fn) => inner.transaction(fn),
-    close: () => inner.close(),
-  };
-  return {
-    database,
-    state,
-    close() {
-      gate = new Promise((resolve) => (release = resolve));
-    },
-    open() {
-      gate = undefined;
-      release?.();
-    },
-  };
-}
-
 let phoneCounter = 0;
 function newPhones(count: number): string[] {
   return Array.from({ length: count }, () => `+1646555${String(1000 + ++phoneCounter).slice(-4)}`);
@@ -67,7 +34,7 @@ function newPhones(count: number): string[] {
 
 describe('Redis killed mid-request', () => {
   it('answers lookups from Postgres (200, never 500) while and after Redis dies', async () => {
-    const gated = gatedDatabase(db);
+    const gated = gatedDatabase(db, /\bleads\b/);
     const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database: gated.database });
     await waitForHealth(app, 'ok');
     const warm = seeded.slice(0, 5);
