@@ -3,8 +3,8 @@
  *
  *   node --import tsx bench/profile.ts <path> [concurrency] [seconds]
  *
- * Paths: memory-hit, redis-hit, redis-hit-io (ioredis driver), miss-set, many-miss (getOrSetMany of
- * 100 new keys). Spawns a private redis-server, runs the path with the inspector's sampling
+ * Paths: memory-hit, redis-hit, redis-hit-io (ioredis driver), miss-set, miss-set-io, many-miss
+ * (getOrSetMany of 100 new keys), and for comparison raw-ioredis-hit and raw-ioredis-miss. Spawns a private redis-server, runs the path with the inspector's sampling
  * profiler on, writes a .cpuprofile (open it in Chrome DevTools or speedscope for a flame graph)
  * and prints the functions with the most self time, grouped by file.
  */
@@ -29,8 +29,10 @@ const PATHS: Record<string, SubjectId> = {
   'redis-hit': 'larder-redis',
   'redis-hit-io': 'larder-redis-io',
   'miss-set': 'larder-hybrid',
+  'miss-set-io': 'larder-redis-io',
   'many-miss': 'larder-redis',
   'raw-ioredis-hit': 'ioredis',
+  'raw-ioredis-miss': 'ioredis',
 };
 
 const path = process.argv[2] ?? 'redis-hit';
@@ -50,7 +52,7 @@ try {
   let n = 0;
   const many = subject.getOrSetMany;
   const op =
-    path === 'miss-set'
+    path.startsWith('miss-set') || path === 'raw-ioredis-miss'
       ? () => subject.getOrSet(`x${n++}`, () => value, MISS_TTL_MS)
       : path === 'many-miss' && many !== undefined
         ? () => {

@@ -8,8 +8,7 @@ import { Redis } from 'ioredis';
 import { Keyv } from 'keyv';
 import { LRUCache } from 'lru-cache';
 import { createClient } from 'redis';
-import { createIoredisDriver } from '../src/drivers/ioredis.js';
-import { type Cache, createCache } from '../src/index.js';
+import { type Cache, createCache, createIoredisDriver } from './larder.js';
 import { sleep, withTimeout } from './workload.js';
 
 /**

@@ -9,9 +9,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp } from '../../src/server/app.js';
-import { loadConfig } from '../../src/server/config.js';
+import type * as ServerApp from '../../src/server/app.js';
+import type * as ServerConfig from '../../src/server/config.js';
+import { fromDist } from '../larder.js';
 
+// The compiled service, as `npm start` runs it (see bench/larder.ts).
+const { buildApp } = await fromDist<typeof ServerApp>('server/app.js');
+const { loadConfig } = await fromDist<typeof ServerConfig>('server/config.js');
 const dataDir = mkdtempSync(join(tmpdir(), 'larder-bench-service-'));
 const config = loadConfig({
   REDIS_URL: process.env.REDIS_URL,

@@ -51,6 +51,10 @@ export type PreparedWrite = {
   readonly refreshAhead: number | undefined;
 };
 
+/** How a stored entry was judged: `fresh` (served), or stale within grace, or rejected (`entry` undefined). */
+type Judged = { fresh: true; entry: RemoteEntry } | { fresh: false; entry: RemoteEntry | undefined };
+const REJECTED: Judged = Object.freeze({ fresh: false, entry: undefined });
+
 // Replayed writes per round trip after an outage.
 const REPLAY_PAGE = 200;
 
@@ -250,22 +254,25 @@ export class CacheCore {
     }
     try {
       // One MGET: the entry first, then its versions.
-      const replies = await gateway.run('get', counters, (d) => this.#mget(d, [key, ...cells.map(keyOf)]));
+      const keys = [key];
+      for (const cell of cells) keys.push(cell.key);
+      const replies = await gateway.run('get', counters, (d) => this.#mget(d, keys));
       let raw = replies[0] ?? null;
-      this.#observe(cells, replies.slice(1));
+      this.#observe(cells, replies, 1);
       if (isBinaryReadAsText(raw)) raw = (await this.#rereadAsBytes([key], counters))[0] ?? null;
       const snapshot = this.versions.snapshot(cells);
       if (raw === null) return { found: false, cells, snapshot, redisFailed: false, stale: undefined };
-      const judged = await this.#judge(
+      const judging = this.#judge(
         scope,
         key,
         this.codec.decode(raw),
         raw.length,
         cells,
-        new Set(cells),
+        undefined,
         counters,
         refreshAhead,
       );
+      const judged = judging instanceof Promise ? await judging : judging;
       if (judged.fresh) return { found: true, cells, snapshot, ...judged.entry };
       return { found: false, cells, snapshot, redisFailed: false, stale: judged.entry };
     } catch (error) {
@@ -304,7 +311,7 @@ export class CacheCore {
           if (isBinaryReadAsText(raw ?? null)) raws[i] = bytes[next++] ?? null;
         });
       }
-      this.#observe(cells, replies.slice(keys.length));
+      this.#observe(cells, replies, keys.length);
       // null: no entry; undefined: bytes that are not an envelope (counted in #judge).
       const envelopes = raws.map((raw) =>
         raw === null || raw === undefined ? null : this.codec.decode(raw),
@@ -320,7 +327,7 @@ export class CacheCore {
           continue;
         }
         const bytes = raws[i]?.length ?? 0;
-        const judged = await this.#judge(
+        const judging = this.#judge(
           scope,
           keys[i] as string,
           envelope,
@@ -330,6 +337,7 @@ export class CacheCore {
           counters,
           refreshAhead,
         );
+        const judged = judging instanceof Promise ? await judging : judging;
         out.push(
           judged.fresh
             ? { found: true, cells, snapshot, ...judged.entry }
@@ -696,9 +704,10 @@ export class CacheCore {
     return [...chain, ...tags.map((t) => this.versions.tag(scope, t))];
   }
 
-  #observe(cells: readonly VersionCell[], remote: ReadonlyArray<StoredValue | null>): void {
+  /** Applies versions read from Redis: `remote[from + i]` is the value of `cells[i]`. */
+  #observe(cells: readonly VersionCell[], remote: ReadonlyArray<StoredValue | null>, from = 0): void {
     for (let i = 0; i < cells.length; i++) {
-      const value = remote[i];
+      const value = remote[from + i];
       this.versions.observe(
         cells[i] as VersionCell,
         value === null || value === undefined ? null : value.toString(),
@@ -748,17 +757,16 @@ export class CacheCore {
    * (`entry` undefined). Versions are compared only with values read in this same read (`fresh`
    * cells): tag versions not read with the entry are read now, never taken from an older read.
    */
-  async #judge(
+  #judge(
     scope: Scope,
     key: string,
     envelope: Envelope | undefined,
     rawBytes: number,
     chainAndTags: readonly VersionCell[],
-    fresh: ReadonlySet<VersionCell>,
+    fresh: ReadonlySet<VersionCell> | undefined,
     counters: NamespaceCounters,
     refreshAhead: number | undefined,
-  ): Promise<{ fresh: true; entry: RemoteEntry } | { fresh: false; entry: RemoteEntry | undefined }> {
-    const rejected = { fresh: false as const, entry: undefined };
+  ): Judged | Promise<Judged> {
     if (envelope === undefined) {
       counters.decodeErrors += 1;
       this.events.emit('decode:error', { key, namespace: counters.name, message: 'not a Larder envelope' });
@@ -766,36 +774,14 @@ export class CacheCore {
         { key, namespace: counters.name },
         'larder: undecodable value treated as a miss',
       );
-      return rejected;
+      return REJECTED;
     }
     const now = Date.now();
-    if (envelope.graceUntil <= now) return rejected;
+    if (envelope.graceUntil <= now) return REJECTED;
     const chain = scope.chain.length;
-    if (envelope.scopeVersions.length !== chain) return rejected;
+    if (envelope.scopeVersions.length !== chain) return REJECTED;
     for (let i = 0; i < chain; i++) {
-      if ((chainAndTags[i] as VersionCell).value !== envelope.scopeVersions[i]) return rejected;
-    }
-    const tags = Object.entries(envelope.tagVersions ?? {});
-    // Without tags the entry shares its scope's cell and version arrays (memory per entry).
-    let cells: VersionCell[] =
-      chainAndTags.length === chain ? (chainAndTags as VersionCell[]) : chainAndTags.slice(0, chain);
-    let versions = this.versions.snapshot(cells);
-    if (tags.length > 0) {
-      cells = chainAndTags.slice(0, chain);
-      versions = [...envelope.scopeVersions];
-      const tagCells = tags.map(([tag]) => this.versions.tag(scope, tag));
-      const unread = tagCells.filter((c) => !fresh.has(c));
-      if (unread.length > 0 && this.gateway !== undefined) {
-        const remote = await this.gateway.run('tagVersions', counters, (d) => d.mget(unread.map(keyOf)));
-        this.#observe(unread, remote);
-      }
-      for (let i = 0; i < tags.length; i++) {
-        const cell = tagCells[i] as VersionCell;
-        const recorded = (tags[i] as [string, number])[1];
-        if (cell.value !== recorded) return rejected;
-        cells.push(cell);
-        versions.push(recorded);
-      }
+      if ((chainAndTags[i] as VersionCell).value !== envelope.scopeVersions[i]) return REJECTED;
     }
     const entry: RemoteEntry = {
       value: envelope.value,
@@ -803,10 +789,63 @@ export class CacheCore {
       expiresAt: envelope.expiresAt,
       graceUntil: envelope.graceUntil,
     };
-    if (envelope.expiresAt <= now) return { fresh: false as const, entry };
+    if (envelope.tagVersions !== undefined) {
+      return this.#judgeTags(
+        scope,
+        key,
+        envelope,
+        entry,
+        rawBytes,
+        chainAndTags,
+        fresh,
+        counters,
+        refreshAhead,
+      );
+    }
+    if (envelope.expiresAt <= now) return { fresh: false, entry };
+    // Without tags the entry shares its scope's cell and version arrays (memory per entry).
+    const cells =
+      chainAndTags.length === chain ? (chainAndTags as VersionCell[]) : chainAndTags.slice(0, chain);
+    counters.hitsRedis += 1;
+    this.fillMemory(scope, key, entry, cells, this.versions.snapshot(cells), rawBytes, now, refreshAhead);
+    return { fresh: true, entry };
+  }
+
+  /** The rest of {@link #judge} for an entry written with tags: their versions must match too. */
+  async #judgeTags(
+    scope: Scope,
+    key: string,
+    envelope: Envelope,
+    entry: RemoteEntry,
+    rawBytes: number,
+    chainAndTags: readonly VersionCell[],
+    fresh: ReadonlySet<VersionCell> | undefined,
+    counters: NamespaceCounters,
+    refreshAhead: number | undefined,
+  ): Promise<Judged> {
+    const chain = scope.chain.length;
+    const tags = Object.entries(envelope.tagVersions ?? {});
+    const cells = chainAndTags.slice(0, chain);
+    const versions = [...envelope.scopeVersions];
+    const tagCells = tags.map(([tag]) => this.versions.tag(scope, tag));
+    // Without `fresh`, the cells read with the entry are exactly `chainAndTags`.
+    const unread = tagCells.filter((c) => !(fresh === undefined ? chainAndTags.includes(c) : fresh.has(c)));
+    if (unread.length > 0 && this.gateway !== undefined) {
+      const remote = await this.gateway.run('tagVersions', counters, (d) => d.mget(unread.map(keyOf)));
+      this.#observe(unread, remote);
+    }
+    for (let i = 0; i < tags.length; i++) {
+      const cell = tagCells[i] as VersionCell;
+      const recorded = (tags[i] as [string, number])[1];
+      if (cell.value !== recorded) return REJECTED;
+      cells.push(cell);
+      versions.push(recorded);
+    }
+    const now = Date.now();
+    if (envelope.expiresAt <= now) return { fresh: false, entry };
     counters.hitsRedis += 1;
     this.fillMemory(scope, key, entry, cells, versions, rawBytes, now, refreshAhead);
-    return { fresh: true as const, entry };
+    return { fresh: true, entry };
   }
 }
 

@@ -1,6 +1,7 @@
 import { ErrorCode, LarderError } from '../errors.js';
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { redactText, redactUrl } from '../telemetry/redact.js';
+import { coalesceMget } from './coalesce-mget.js';
 import type { DriverWrite, RedisDriver, Subscription, SubscriptionListener } from './driver.js';
 import type { RedisConnection } from './node-redis.js';
 
@@ -237,9 +238,10 @@ function wrapIoredisClient(
     get isReady() {
       return !closed && client.status === 'ready';
     },
-    async mget(keys) {
+    mget: coalesceMget<string | null>(async (keys) => {
       if (keys.length === 0) return [];
       ready();
+      if (!cluster) return client.mget(keys as string[]);
       const out = new Array<string | null>(keys.length);
       await Promise.all(
         groups(keys).map(async (indexes) => {
@@ -250,10 +252,11 @@ function wrapIoredisClient(
         }),
       );
       return out;
-    },
-    async mgetBuffers(keys) {
+    }),
+    mgetBuffers: coalesceMget<Buffer | null>(async (keys) => {
       if (keys.length === 0) return [];
       ready();
+      if (!cluster) return client.mgetBuffer(keys as string[]);
       const out = new Array<Buffer | null>(keys.length);
       await Promise.all(
         groups(keys).map(async (indexes) => {
@@ -264,7 +267,7 @@ function wrapIoredisClient(
         }),
       );
       return out;
-    },
+    }),
     async set(key, value, ttlMs) {
       ready();
       await client.set(key, value, 'PX', ttlMs);

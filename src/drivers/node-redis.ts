@@ -1,5 +1,6 @@
 import { createClient, RESP_TYPES, type RedisClientType } from 'redis';
 import { redactText, redactUrl } from '../telemetry/redact.js';
+import { coalesceMget } from './coalesce-mget.js';
 import type { DriverWrite, RedisDriver } from './driver.js';
 
 /** A node-redis client of any module/script/RESP configuration. */
@@ -88,17 +89,17 @@ function wrapNodeRedisClient(
     get isReady() {
       return client.isReady;
     },
-    async mget(keys) {
+    mget: coalesceMget<string | null>(async (keys) => {
       if (keys.length === 0) return [];
       const replies = (await client.mGet([...keys])) as unknown[];
       return replies.map(asString);
-    },
-    async mgetBuffers(keys) {
+    }),
+    mgetBuffers: coalesceMget<Buffer | null>(async (keys) => {
       if (keys.length === 0) return [];
       binaryClient ??= client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
       const replies = (await binaryClient.mGet([...keys])) as unknown[];
       return replies.map((reply) => (reply === null || reply === undefined ? null : (reply as Buffer)));
-    },
+    }),
     async set(key, value, ttlMs) {
       await client.set(key, value, { expiration: { type: 'PX', value: ttlMs } });
     },

@@ -5,6 +5,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { redactText } from '../telemetry/redact.js';
 import type { NamespaceCounters } from '../telemetry/stats.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
+import { Deadlines } from './deadlines.js';
 
 /** Settings of the gateway. */
 export type RedisGatewayOptions = {
@@ -49,6 +50,7 @@ export class RedisGateway {
   readonly driver: RedisDriver;
   readonly breaker: CircuitBreaker;
   readonly #options: RedisGatewayOptions;
+  readonly #deadlines: Deadlines;
   #pending = 0;
   #switchedOff = false;
 
@@ -56,6 +58,7 @@ export class RedisGateway {
     this.driver = driver;
     this.breaker = options.breaker;
     this.#options = options;
+    this.#deadlines = new Deadlines(options.commandTimeoutMs);
   }
 
   /** Commands sent and not yet answered (including those whose caller already timed out). */
@@ -97,17 +100,14 @@ export class RedisGateway {
       sent = Promise.reject(error);
     }
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(this.#fail(operation, counters, 'timeout', undefined));
-      }, this.#options.commandTimeoutMs);
+      const call = this.#deadlines.add(startedAt, () =>
+        reject(this.#fail(operation, counters, 'timeout', undefined)),
+      );
       sent.then(
         (value) => {
           this.#pending -= 1;
-          if (settled) return; // answered after its caller timed out: counted as a failure already
-          settled = true;
-          clearTimeout(timer);
+          // Answered after its caller timed out: counted as a failure already.
+          if (!this.#deadlines.settle(call)) return;
           this.breaker.onSuccess();
           counters.redisLatency.recordSince(startedAt);
           resolve(value);
@@ -115,9 +115,7 @@ export class RedisGateway {
         },
         (error: unknown) => {
           this.#pending -= 1;
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
+          if (!this.#deadlines.settle(call)) return;
           if (error instanceof LarderError) {
             // The driver refused the request itself (e.g. a cross-slot atomic batch): the
             // caller's mistake, not Redis failing. Passed on as is; the circuit ignores it.
