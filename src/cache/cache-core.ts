@@ -210,10 +210,6 @@ export class CacheCore {
       this.bus !== undefined && !this.bus.healthy && redis !== false && redis.bus !== false
         ? Math.min(this.options.memory.maxTtlMs, redis.bus.unhealthyMemoryTtlMs)
         : this.options.memory.maxTtlMs;
-    const refreshAt =
-      refreshAhead === undefined
-        ? Number.POSITIVE_INFINITY
-        : entry.createdAt + (entry.expiresAt - entry.createdAt) * refreshAhead;
     this.memory.set(
       key,
       new MemoryEntry(
@@ -224,7 +220,7 @@ export class CacheCore {
         entry.graceUntil,
         cells,
         versions,
-        refreshAt,
+        refreshAhead,
       ),
       bytes,
     );

@@ -137,7 +137,7 @@ export class CacheScope {
       if (entry.stale) this.#counters.staleServed++;
       else this.#counters.hitsMemory++;
       if (now >= entry.refreshAt) {
-        entry.refreshAt = Number.POSITIVE_INFINITY; // one refresh per entry
+        entry.refreshStarted(); // one refresh per entry
         this.#refresh(redisKey, loader, options, entry.createdAt);
       }
       return Promise.resolve(entry.value as T);

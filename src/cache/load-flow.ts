@@ -302,7 +302,7 @@ function serveFallback<T>(
         fallback.graceUntil,
         fallback.cells,
         fallback.versions,
-        Number.POSITIVE_INFINITY,
+        undefined,
         expired,
       ),
       0,

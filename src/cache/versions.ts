@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { escapeSegment } from '../keys/escape.js';
 import type { Scope } from '../keys/scope.js';
 
@@ -22,23 +21,24 @@ export class VersionCell {
 }
 
 /**
- * Version cells by Redis key, bounded. An evicted cell is poisoned (`NaN`), so memory-tier entries
- * that still point to it become misses rather than trusting a forgotten version.
+ * Version cells by Redis key, bounded, least recently used first out. An evicted cell is poisoned
+ * (`NaN`), so memory-tier entries that still point to it become misses rather than trusting a
+ * forgotten version.
+ *
+ * A Map in recency order rather than lru-cache: lru-cache allocates its slot arrays for `max` up
+ * front (1.6 MB for 100,000 cells, in every cache), while a process usually tracks a few hundred
+ * cells; cells are looked up per scope and per tag, off the memory-hit path.
  */
 export class VersionRegistry {
-  readonly #cells: LRUCache<string, VersionCell>;
+  readonly #cells = new Map<string, VersionCell>();
+  readonly #maxCells: number;
   readonly #scopeChains = new WeakMap<Scope, VersionCell[]>();
   readonly #snapshots = new WeakMap<readonly VersionCell[], number[]>();
   // Each local bump gets a distinct negative marker, so it equals no version recorded in Redis.
   #nextLocalMarker = -1;
 
   constructor(maxCells: number) {
-    this.#cells = new LRUCache<string, VersionCell>({
-      max: maxCells,
-      dispose: (cell, _key, reason) => {
-        if (reason === 'evict' || reason === 'delete') cell.value = Number.NaN;
-      },
-    });
+    this.#maxCells = maxCells;
   }
 
   /**
@@ -84,7 +84,7 @@ export class VersionRegistry {
 
   /** Applies a value announced on the bus, to a cell this process already tracks. */
   observeIfKnown(key: string, value: number): void {
-    const cell = this.#cells.peek(key);
+    const cell = this.#cells.get(key);
     if (cell !== undefined && !cell.pendingBump) {
       cell.value = value;
       cell.known = true;
@@ -117,14 +117,25 @@ export class VersionRegistry {
 
   #cell(key: string): VersionCell {
     let cell = this.#cells.get(key);
-    if (cell === undefined) {
-      cell = new VersionCell(key);
+    if (cell !== undefined) {
+      // Most recently used last.
+      this.#cells.delete(key);
       this.#cells.set(key, cell);
+      return cell;
+    }
+    cell = new VersionCell(key);
+    this.#cells.set(key, cell);
+    if (this.#cells.size > this.#maxCells) {
+      const [oldestKey, oldest] = this.#cells.entries().next().value as [string, VersionCell];
+      this.#cells.delete(oldestKey);
+      oldest.value = Number.NaN;
     }
     return cell;
   }
 
+  /** Forgets every cell; entries still pointing to one become misses. */
   clear(): void {
+    for (const cell of this.#cells.values()) cell.value = Number.NaN;
     this.#cells.clear();
   }
 }

@@ -1,14 +1,48 @@
 import { LRUCache } from 'lru-cache';
 import type { VersionCell } from '../cache/versions.js';
 
-// Largest offset kept: 2^31 - 1 ms (24.8 days) is a small integer (Smi) in V8 on every platform.
+// Largest offset kept: 2^31 - 1 ms (24.8 days) is a small integer (Smi) in V8 on 64-bit Node.
 const MAX_OFFSET_MS = 2 ** 31 - 1;
+
+// Entries keep `createdAt` as milliseconds since this process loaded the module: a small integer
+// for the first 24.8 days of uptime. Past that V8 stores it boxed (16 bytes more per entry).
+const TIME_BASE = Date.now();
 
 /** `time - createdAt` as a small integer, clamped to ±24.8 days (see {@link MemoryEntry}). */
 function offset(time: number, createdAt: number): number {
   const ms = time - createdAt;
   return ms >= MAX_OFFSET_MS ? MAX_OFFSET_MS : ms <= -MAX_OFFSET_MS ? -MAX_OFFSET_MS : Math.floor(ms) | 0;
 }
+
+/**
+ * What entries written together share: the version cells they depend on, the cells' values when
+ * written, and the refresh-ahead fraction of their TTL (`undefined`: none).
+ */
+type EntryStamp = {
+  readonly cells: readonly VersionCell[];
+  readonly versions: readonly number[];
+  readonly refreshAhead: number | undefined;
+};
+
+// One stamp per versions array: entries of one scope share their scope's snapshot array
+// (VersionRegistry.snapshot), and so one stamp, instead of three fields each.
+const stamps = new WeakMap<readonly number[], EntryStamp>();
+
+function stampOf(
+  cells: readonly VersionCell[],
+  versions: readonly number[],
+  refreshAhead: number | undefined,
+): EntryStamp {
+  const known = stamps.get(versions);
+  if (known !== undefined && known.cells === cells && known.refreshAhead === refreshAhead) return known;
+  const stamp = { cells, versions, refreshAhead };
+  stamps.set(versions, stamp);
+  return stamp;
+}
+
+const STALE = 1;
+const REFRESH_STARTED = 2;
+const EPOCH_SHIFT = 2;
 
 /**
  * An entry of the memory tier: the decoded value, its times and the versions it was written under.
@@ -18,36 +52,57 @@ function offset(time: number, createdAt: number): number {
  * short TTL). Until `expiresAt` it is logically fresh: served when Redis cannot be asked. Until
  * `graceUntil` it is stale: served only when a loader fails or is slow.
  *
- * Only `createdAt` is kept as an epoch time; the others are kept as millisecond offsets from it,
- * small integers that V8 stores inside the object, where epoch times would each be a separate
- * 16-byte heap number (64 bytes per entry saved). Offsets are clamped to 24.8 days: a memory copy
- * living that long is simply dropped, or refreshed, earlier than Redis's.
+ * Its layout is kept small, as there can be millions: every field is a small integer V8 stores
+ * inside the object (an epoch time would each be a separate 16-byte heap number). `createdAt` is
+ * kept relative to the module's load time, the other times as millisecond offsets from
+ * `createdAt`, clamped to 24.8 days (a memory copy living that long is simply dropped, or
+ * refreshed, earlier than Redis's). The versions and the refresh-ahead fraction are one object
+ * shared by the entries of a scope; the stale and refresh marks and the tier's trust epoch share
+ * one field.
  */
 export class MemoryEntry {
+  readonly value: unknown;
+  readonly #created: number;
   readonly #freshFor: number;
   readonly #expiresIn: number;
   readonly #graceFor: number;
-  #refreshIn: number;
+  readonly #stamp: EntryStamp;
+  // Bit 0: stale; bit 1: refresh started; the rest: the tier's trust epoch when stored.
+  #flags: number;
 
   constructor(
-    readonly value: unknown,
-    readonly createdAt: number,
+    value: unknown,
+    createdAt: number,
     freshUntil: number,
     expiresAt: number,
     graceUntil: number,
-    readonly cells: readonly VersionCell[],
-    readonly versions: readonly number[],
-    /** First `getOrSet` hit after this starts a background reload; `Infinity` never. */
-    refreshAt = Number.POSITIVE_INFINITY,
+    cells: readonly VersionCell[],
+    versions: readonly number[],
+    /**
+     * The first `getOrSet` hit past this fraction of the TTL (`expiresAt - createdAt`) starts a
+     * background reload; `undefined`: never.
+     */
+    refreshAhead: number | undefined = undefined,
     /** A stale value served while its loader backs off after a failure. */
-    readonly stale = false,
-    /** The tier's trust epoch when stored; entries of an older epoch must be checked with Redis. */
-    public epoch = 0,
+    stale = false,
   ) {
-    this.#freshFor = offset(freshUntil, createdAt);
-    this.#expiresIn = offset(expiresAt, createdAt);
-    this.#graceFor = offset(graceUntil, createdAt);
-    this.#refreshIn = offset(refreshAt, createdAt);
+    this.value = value;
+    // Whole milliseconds, and not more than 24.8 days before the module loaded (an older copy
+    // counts as created then: its other times, offsets from it, are clamped the same way). No
+    // upper clamp: after 24.8 days of uptime the field is a heap number, still exact.
+    const created = Math.max(Math.floor(createdAt) - TIME_BASE, -MAX_OFFSET_MS);
+    this.#created = created;
+    const base = TIME_BASE + created;
+    this.#freshFor = offset(freshUntil, base);
+    this.#expiresIn = offset(expiresAt, base);
+    this.#graceFor = offset(graceUntil, base);
+    this.#stamp = stampOf(cells, versions, refreshAhead);
+    this.#flags = stale ? STALE : 0;
+  }
+
+  /** Epoch milliseconds when the value was produced. */
+  get createdAt(): number {
+    return TIME_BASE + this.#created;
   }
 
   get freshUntil(): number {
@@ -62,18 +117,43 @@ export class MemoryEntry {
     return this.createdAt + this.#graceFor;
   }
 
-  /** When a hit starts a background reload. Mutable: pushed back after a refresh starts or fails. */
+  /** When a hit starts a background reload: `Infinity` without refresh-ahead or once one started. */
   get refreshAt(): number {
-    return this.createdAt + this.#refreshIn;
+    const fraction = this.#stamp.refreshAhead;
+    if (fraction === undefined || (this.#flags & REFRESH_STARTED) !== 0) return Number.POSITIVE_INFINITY;
+    return this.createdAt + this.#expiresIn * fraction;
   }
 
-  set refreshAt(time: number) {
-    this.#refreshIn = offset(time, this.createdAt);
+  /** Records that a hit started this entry's refresh: one per entry. */
+  refreshStarted(): void {
+    this.#flags |= REFRESH_STARTED;
+  }
+
+  /** A stale value served while its loader backs off after a failure. */
+  get stale(): boolean {
+    return (this.#flags & STALE) !== 0;
+  }
+
+  /** The tier's trust epoch when stored; entries of an older epoch must be checked with Redis. */
+  get epoch(): number {
+    return this.#flags >>> EPOCH_SHIFT;
+  }
+
+  set epoch(epoch: number) {
+    this.#flags = (epoch << EPOCH_SHIFT) | (this.#flags & (STALE | REFRESH_STARTED));
+  }
+
+  get cells(): readonly VersionCell[] {
+    return this.#stamp.cells;
+  }
+
+  get versions(): readonly number[] {
+    return this.#stamp.versions;
   }
 
   /** Every recorded version still equals its cell. Allocates nothing. */
   versionsValid(): boolean {
-    const { cells, versions } = this;
+    const { cells, versions } = this.#stamp;
     for (let i = 0; i < cells.length; i++) {
       if ((cells[i] as VersionCell).value !== versions[i]) return false;
     }
@@ -112,7 +192,7 @@ export class MemoryTier {
    * when invalidation messages may have been missed.
    */
   distrustAll(): void {
-    this.#epoch++;
+    this.#epoch = (this.#epoch + 1) & 0x1fffffff; // stored shifted in MemoryEntry's flags
   }
 
   /** Any entry still usable as a fallback (versions valid, within grace), without touching recency. */
