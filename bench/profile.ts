@@ -30,6 +30,7 @@ const PATHS: Record<string, SubjectId> = {
   'redis-hit-io': 'larder-redis-io',
   'miss-set': 'larder-hybrid',
   'miss-set-io': 'larder-redis-io',
+  'miss-set-redis': 'larder-redis',
   'many-miss': 'larder-redis',
   'raw-ioredis-hit': 'ioredis',
   'raw-ioredis-miss': 'ioredis',

@@ -72,8 +72,9 @@ export class CacheScope {
   readonly #counters: NamespaceCounters;
   readonly #dataPrefix: string;
   readonly #maxKeyLength: number;
-  // Built Redis keys of this view by caller key: a hit then hashes a string V8 has already
-  // flattened and hashed, instead of a fresh concatenation. Bounded; emptied when full.
+  // Built Redis keys of this view by caller key, for keys that hit the memory tier: a hit then
+  // hashes a string V8 has already flattened and hashed, instead of a fresh concatenation.
+  // Bounded; emptied when full.
   readonly #builtKeys = new Map<string, string>();
   // The memory tier, unless this view's scope is kept out of it.
   readonly #memory: MemoryTier | undefined;
@@ -124,16 +125,21 @@ export class CacheScope {
    * or an input error.
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
-    let redisKey: string;
-    try {
-      redisKey = this.#key(key);
-    } catch (error) {
-      return Promise.reject(error);
+    let redisKey = this.#builtKeys.get(key);
+    const remembered = redisKey !== undefined;
+    if (redisKey === undefined) {
+      try {
+        redisKey = this.#buildKey(key);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     // Hot path: a memory hit is a map lookup and a few comparisons, with no await.
     const now = Date.now();
     const entry = this.#memory?.get(redisKey, now);
     if (entry !== undefined) {
+      // Keys are remembered once they hit: a key read once (a miss) is not kept.
+      if (!remembered) this.#remember(key, redisKey);
       if (entry.stale) this.#counters.staleServed++;
       else this.#counters.hitsMemory++;
       if (now >= entry.refreshAt) {
@@ -510,10 +516,12 @@ export class CacheScope {
     return this.core.prepareWrite(this.scope, redisKey, value, timing, options?.tags, this.#counters);
   }
 
-  /** Validates a key and builds its Redis key. */
+  /** Validates a key and builds its Redis key (remembered ones are not built again). */
   #key(key: string): string {
-    const built = this.#builtKeys.get(key);
-    if (built !== undefined) return built;
+    return this.#builtKeys.get(key) ?? this.#buildKey(key);
+  }
+
+  #buildKey(key: string): string {
     if (typeof key !== 'string' || key.length === 0 || key.length > this.#maxKeyLength) {
       throw new LarderError(
         ErrorCode.InvalidKey,
@@ -523,10 +531,12 @@ export class CacheScope {
     }
     // join() makes a flat string; `+` would make a cons string, which the memory tier would keep
     // as a wrapper around its flattened copy (~30-70 bytes more per entry, measured).
-    const redisKey = [this.#dataPrefix, escapeSegment(key)].join('');
+    return [this.#dataPrefix, escapeSegment(key)].join('');
+  }
+
+  #remember(key: string, redisKey: string): void {
     if (this.#builtKeys.size >= MAX_BUILT_KEYS) this.#builtKeys.clear();
     this.#builtKeys.set(key, redisKey);
-    return redisKey;
   }
 }
 

@@ -2,6 +2,7 @@ import { ErrorCode, LarderError } from '../errors.js';
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { redactText, redactUrl } from '../telemetry/redact.js';
 import { coalesceMget } from './coalesce-mget.js';
+import { pipelinePerTick } from './pipeline-per-tick.js';
 import type { DriverWrite, RedisDriver, Subscription, SubscriptionListener } from './driver.js';
 import type { RedisConnection } from './node-redis.js';
 
@@ -232,6 +233,27 @@ function wrapIoredisClient(
     return replies;
   }
 
+  const sendSet = async (w: DriverWrite): Promise<void> => {
+    ready();
+    await client.set(w.key, w.value, 'PX', w.ttlMs);
+  };
+  // Standalone: SETs of one tick share a pipeline (one socket write). A cluster pipeline must
+  // stay within one slot, so there each SET goes on its own.
+  const setOne = cluster
+    ? sendSet
+    : pipelinePerTick<DriverWrite>(sendSet, async (writes) => {
+        ready();
+        const pipeline = client.pipeline();
+        for (const w of writes) pipeline.set(w.key, w.value, 'PX', w.ttlMs);
+        const results = (await pipeline.exec()) ?? [];
+        return writes.map((_, i) => {
+          const result = results[i];
+          return result === undefined
+            ? new Error('The pipeline returned no reply for this SET')
+            : (result[0] ?? undefined);
+        });
+      });
+
   const driver: RedisDriver = {
     name: DRIVER_NAME,
     endpoint,
@@ -268,10 +290,7 @@ function wrapIoredisClient(
       );
       return out;
     }),
-    async set(key, value, ttlMs) {
-      ready();
-      await client.set(key, value, 'PX', ttlMs);
-    },
+    set: (key, value, ttlMs) => setOne({ key, value, ttlMs }),
     async setMany(writes: readonly DriverWrite[], atomic) {
       if (writes.length === 0) return;
       ready();
