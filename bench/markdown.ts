@@ -64,7 +64,8 @@ export function markdown(sections: Section[], info: Info): string {
   });
   return `# Benchmarks
 
-Command: \`npm run bench\` (\`node --expose-gc --import tsx bench/run.ts\`).
+Command: \`npm run bench\` (\`npm run build\`, then \`node --expose-gc --import tsx bench/run.ts\`). Larder is measured from
+its compiled \`dist/\`, as users run it (through tsx, esbuild's \`keepNames\` would wrap each of its closures in a helper call).
 Subsets: \`BENCH_ONLY=1,4,5 npm run bench\`; smoke test: \`BENCH_DURATION_MS=200 npm run bench\` (both write to a
 temporary file, not to this one).
 ${info.partial === undefined ? '' : `\n**Partial run (${info.partial}).**\n`}
@@ -83,7 +84,7 @@ All against the same private redis-server (scenarios 5 and 6 start their own, to
 | --- | --- |
 | Larder (memory+Redis) | \`createCache({ prefix, redis: { url }, memory: { maxEntries: 10_000, maxBytes: 256 MiB } })\` (node-redis 6 driver) |
 | Larder (Redis only) | the same with \`memory: false\` |
-| Larder (Redis only, ioredis driver) | \`memory: false, redis: { driver: createIoredisDriver({ url }) }\` (scenarios 2 and 3, to separate the client library from Larder) |
+| Larder (Redis only, ioredis driver) | \`memory: false, redis: { driver: createIoredisDriver({ url }) }\` (scenarios 2 and 3: each driver is compared with the raw client it wraps) |
 | Larder (memory only) | no \`redis\` |
 | BentoCache (memory+Redis) | \`bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, maxSize: 256 MiB })).useL2Layer(redisDriver({ connection: ioredis })).useBus(redisBusDriver(...))\` |
 | BentoCache (Redis only) | \`useL2Layer(redisDriver(...))\` only |
@@ -122,11 +123,16 @@ Node 20 compatibility (this run: Node ${process.version}):
   (an empty call measures p50 ${info.timingOverhead}) and, at concurrency 64, the time queued behind the other workers.
 - Scenarios 5 and 6 bound every call with the benchmark's own timeout and count a timeout as an error.
 - Profiles behind the notes on missed targets: \`node --import tsx bench/profile.ts <path> [concurrency] [seconds]\`
-  (paths \`memory-hit\`, \`redis-hit\`, \`redis-hit-io\`, \`miss-set\`, \`many-miss\`, \`raw-ioredis-hit\`) writes a
+  (paths \`memory-hit\`, \`redis-hit\`, \`redis-hit-io\`, \`miss-set\`, \`miss-set-io\`, \`miss-set-redis\`, \`many-miss\`,
+  \`raw-ioredis-hit\`, \`raw-ioredis-miss\`) writes a
   .cpuprofile (Chrome DevTools or speedscope for a flame graph) and prints the top self time.
 - The machine is shared and noisy: compare ratios within one run rather than figures across runs.
 
 ## Targets (issue 5)
+
+"Its raw client" in scenarios 2 and 3 is the client library the Larder subject runs on: node-redis for the default
+driver, ioredis for the ioredis driver. Comparing Larder on one library with the other raw library would measure the
+libraries (raw node-redis vs raw ioredis is shown under each scenario), not Larder.
 
 ${targetRows.length === 0 ? 'No target was measured in this run.' : table(['scenario', 'target', 'measured', 'verdict'], targetRows, 99)}
 ${

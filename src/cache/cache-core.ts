@@ -168,10 +168,13 @@ export class CacheCore {
     read: () => Promise<RemoteRead>,
   ): Promise<RemoteRead> {
     if (this.gateway === undefined) return read();
-    return this.trace('larder.redis.read', operation, 'redis', counters, async (span) => {
-      const result = await read();
-      span.setAttribute('larder.hit', result.found);
-      return result;
+    return this.trace('larder.redis.read', operation, 'redis', counters, (span) => {
+      // Without a recording span (no SDK, sampled out), the read's own promise: no extra hop.
+      if (!span.isRecording()) return read();
+      return read().then((result) => {
+        span.setAttribute('larder.hit', result.found);
+        return result;
+      });
     });
   }
 

@@ -156,7 +156,18 @@ export class CacheScope {
     } catch (error) {
       return Promise.reject(error);
     }
-    const shared = load.finally(() => this.core.inflight.delete(redisKey));
+    // then() rather than finally(): finally() adds microtask hops to every miss.
+    const loads = this.core.inflight;
+    const shared = load.then(
+      (value) => {
+        loads.delete(redisKey);
+        return value;
+      },
+      (error: unknown) => {
+        loads.delete(redisKey);
+        throw error;
+      },
+    );
     this.core.inflight.set(redisKey, shared);
     return shared;
   }

@@ -141,7 +141,7 @@ export function refreshInBackground<T>(request: LoadRequest<T>, currentCreatedAt
   );
 }
 
-async function readRedis<T>(
+function readRedis<T>(
   request: LoadRequest<T>,
   haveFallback: boolean,
 ): Promise<RemoteRead | 'soft-timeout'> {
@@ -150,13 +150,13 @@ async function readRedis<T>(
     core.readRemote(scope, redisKey, counters, settings.tags, settings.refreshAhead),
   );
   const softMs = core.options.redis === false ? undefined : core.options.redis.softTimeoutMs;
+  // Not an async function: the read's own promise is returned as is (no extra microtask hops).
   if (!haveFallback || softMs === undefined) return reading;
-  const outcome = await raceTimeout(reading, softMs);
-  if (outcome.timedOut) {
+  return raceTimeout(reading, softMs).then((outcome) => {
+    if (!outcome.timedOut) return outcome.value;
     core.track(reading);
-    return 'soft-timeout';
-  }
-  return outcome.value;
+    return 'soft-timeout' as const;
+  });
 }
 
 /** Runs the loader under its timeouts and writes the result; owns the lock's release. */

@@ -53,6 +53,8 @@ export interface TraceSpan {
     key: K,
     value: NonNullable<LarderSpanAttributes[K]>,
   ): unknown;
+  /** Whether anything records this span: `false` lets callers skip work done only for it. */
+  isRecording(): boolean;
 }
 
 /** Options of {@link Tracing}. */
@@ -68,7 +70,7 @@ export type TracingOptions = {
 const TRACER_NAME = 'larder';
 
 // Stands in for a span when tracing is off or `@opentelemetry/api` is not installed.
-const NO_SPAN: TraceSpan = { setAttribute: () => undefined };
+const NO_SPAN: TraceSpan = { setAttribute: () => undefined, isRecording: () => false };
 
 /**
  * Spans for the slow paths of a cache (Redis round trips, loaders, writes and invalidations),
