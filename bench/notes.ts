@@ -14,26 +14,26 @@ export const MISS_NOTES: Record<number, string> = {
     'the version check and the Promise. Views created per request (`cache.forTenant(id)` in a handler) start with an ' +
     'empty key map.',
   2:
-    'at concurrency 1 a Redis-tier hit is one round trip and the client library sets much of the cost: raw node-redis ' +
-    "(Larder's default driver) is itself about 0.7× raw ioredis here. Across the four full runs made while writing " +
-    'this, Larder (Redis only) was 0.55×-0.81× raw ioredis and 0.72×-1.20× raw node-redis at c=1 (see "Same client ' +
-    'library" under scenario 2 for this run). On top of the client, Larder spends about 10 µs of CPU per hit. Profile ' +
-    "`redis-hit 1`: ~30% idle (waiting for Redis), ~23% in the socket write, Larder's own code ~15% (`decodeEnvelope` 5%, " +
-    "`readRemote` 2%, the gateway's per-call timeout timer 4% in timers insert/unenroll), and it sends an MGET of two keys " +
-    "(the entry and its scope's version counter) where the raw client sends a GET. Larder's ioredis driver does not " +
-    'pipeline: at c=64 it makes one socket write per command and, with those 10 µs, is CPU-bound below raw ioredis ' +
-    '(profile `redis-hit-io 64`: 40% in the socket write); the node-redis driver auto-pipelines and shares reads of hot keys, ' +
-    'which is why Larder passes both raw clients at c=64.',
+    'the miss is the ioredis driver at concurrency 1 (node-redis, the default driver, and both drivers at c=64 pass). ' +
+    'One caller at a time is a round trip plus CPU, and raw ioredis is the fastest floor here (raw node-redis is ' +
+    '~0.7× of it at c=1: node-redis defers every socket write to `setImmediate`). Measured in one process, ' +
+    "alternating, p50 per call: raw ioredis GET 48 µs, raw ioredis MGET of two keys 51 µs, the ioredis driver's " +
+    'MGET (with its per-tick merging) 53 µs, a Larder Redis-tier hit 67 µs. So the version counter read with each ' +
+    "entry costs a few µs, and Larder's own path ~14 µs: profile `redis-hit-io 1` puts `decodeEnvelope` (the " +
+    'JSON.parse the raw client also does, plus checks) at 6.7%, and the rest in ~1% slices: reading and judging ' +
+    'the entry, the gateway (breaker, deadline, latency histogram), building the key (Redis-only views do not ' +
+    'remember built keys), the load flow and its promise hops. Since this analysis: one timer per gateway ' +
+    'instead of one per command, synchronous judging of untagged entries, no async wrappers when tracing does ' +
+    'not record, no `finally()` per miss. Left: the read of the version counter is what keeps entries correct ' +
+    'without a bus (another instance may have bumped it), and the layers are the fallback, timeout and metrics ' +
+    'every call gets.',
   3:
-    'a miss is an MGET (the entry and its scope version), the loader, then a SET with the envelope: two round trips, as ' +
-    'for the raw clients. The L1 bus no longer costs anything here: a fill after a cold miss (Redis had no entry, so no ' +
-    'other instance can hold a fresh copy) is not published, which took memory+Redis from 0.65× to 0.76× raw node-redis ' +
-    'at c=1 in back-to-back runs (`BENCH_ONLY=3`) and made it equal to Redis only ("Cost of the memory tier and the L1 bus" ' +
-    'is now ~1.0×). What remains over raw node-redis is CPU per miss (profile `miss-set 1`, this session: `prepareWrite` ' +
-    "4.4%, envelope encoding 2.9%, the gateway's per-call timers 3.3%, building the key 1.5%, microtask hops 5%); " +
-    "against raw ioredis, node-redis's own command path is the larger part (raw node-redis is ~0.7× raw ioredis at c=1 " +
-    'here). `prepareWrite` is now synchronous when the version cells are known (landed after that profile); next step: one ' +
-    'coarse timer per gateway instead of one per command.',
+    'the miss is the ioredis driver at concurrency 1; at c=64 it passes, since SETs of one tick share a pipeline ' +
+    'and MGETs are merged. A miss is two round trips, as for the raw client (MGET of the entry and its version ' +
+    'counter, then SET), plus what scenario 2 describes for the read and, for the write, the envelope ' +
+    '(`encodeEnvelope`, the `JSON.stringify` the raw client also does, ~6 µs per call in profile `miss-set-io 1`) ' +
+    'and the write bookkeeping (`prepareWrite`, the gateway). On node-redis, the default driver, Larder ' +
+    '(memory+Redis) is at or above the raw client at both concurrencies.',
   5:
     'every Larder fallback call completes within one event-loop turn (checked: 990 of 990 steady calls resolve before a ' +
     'setImmediate queued with them), so the slow calls are not waits on Redis, timers or I/O. A CPU profile taken over ' +
@@ -61,11 +61,11 @@ export const MISS_NOTES: Record<number, string> = {
   8:
     'Larder keeps the decoded object (a hit does no parsing, which is what puts scenario 1 ~10× above BentoCache); ' +
     "BentoCache keeps a JSON string (`serialize: true` by default) and parses it on every hit. The table's third column " +
-    "compares each subject with the bare Map of what it stores: Larder's own bookkeeping per entry is larger than " +
-    "BentoCache's, and the parsed object is larger than its JSON. Per entry Larder keeps a `MemoryEntry` (~104 bytes: " +
-    'value, createdAt, three time offsets, refresh point, version cells and values, flags) plus its `createdAt` heap number, ' +
-    "the flat Redis-key string and lru-cache's slots. Two fixes from heap analysis landed this session: times other than " +
-    '`createdAt` are small-integer offsets instead of four boxed doubles (598 → 550 B), and Redis keys are built flat with ' +
-    '`join` instead of as cons strings the LRU kept wrapped (550 → 526 B). Going below BentoCache would need storing ' +
-    'serialized values (trading hit speed, the point of the memory tier) or dropping per-entry version records.',
+    'compares each subject with the bare Map of what it stores. Per entry Larder keeps a `MemoryEntry` of 80 bytes ' +
+    '(value, createdAt and three time offsets as small integers, a pointer to the version stamp its scope shares, ' +
+    "flags), the flat Redis-key string (escaped, so a little longer than the caller's key) and lru-cache's slots. " +
+    'Steps from heap snapshots: times as small-integer offsets (598 → 550 B), flat Redis keys (550 → 526 B), then ' +
+    'no heap number for createdAt, shared stamps, one flags field and a version registry that does not preallocate ' +
+    "lru-cache's 100,000 slots (526 → ~470 B). Below that would take storing serialized values (trading hit speed) or " +
+    'a memory tier keyed without the Redis-key string.',
 };

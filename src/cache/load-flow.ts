@@ -141,10 +141,7 @@ export function refreshInBackground<T>(request: LoadRequest<T>, currentCreatedAt
   );
 }
 
-function readRedis<T>(
-  request: LoadRequest<T>,
-  haveFallback: boolean,
-): Promise<RemoteRead | 'soft-timeout'> {
+function readRedis<T>(request: LoadRequest<T>, haveFallback: boolean): Promise<RemoteRead | 'soft-timeout'> {
   const { core, scope, counters, redisKey, settings } = request;
   const reading = core.tracedRead('getOrSet', counters, () =>
     core.readRemote(scope, redisKey, counters, settings.tags, settings.refreshAhead),
