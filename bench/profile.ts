@@ -1,10 +1,12 @@
 /**
  * CPU profile of one Larder hot path, for the "what limits it" notes of BENCHMARKS.md:
  *
- *   node --import tsx bench/profile.ts <path> [concurrency] [seconds]
+ *   npm run build && node --import tsx bench/profile.ts <path> [concurrency] [seconds]
  *
- * Paths: memory-hit, redis-hit, redis-hit-io (ioredis driver), miss-set, miss-set-io, many-miss
- * (getOrSetMany of 100 new keys), and for comparison raw-ioredis-hit and raw-ioredis-miss. Spawns a private redis-server, runs the path with the inspector's sampling
+ * Larder is profiled from dist/ (see bench/larder.ts), so build first. Paths: memory-hit,
+ * redis-hit, redis-hit-io (ioredis driver), miss-set, miss-set-io, miss-set-redis (Redis only),
+ * many-miss (getOrSetMany of 100 new keys), and for comparison raw-ioredis-hit and
+ * raw-ioredis-miss. Spawns a private redis-server, runs the path with the inspector's sampling
  * profiler on, writes a .cpuprofile (open it in Chrome DevTools or speedscope for a flame graph)
  * and prints the functions with the most self time, grouped by file.
  */
