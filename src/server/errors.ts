@@ -59,3 +59,15 @@ export class ServiceError extends Error {
     this.statusCode = STATUS[code];
   }
 }
+
+/** An `E_VALIDATION` error (400) for a request body or query that does not fit. */
+export function validationError(message: string): ServiceError {
+  return new ServiceError(ServiceErrorCode.Validation, message);
+}
+
+/** A client-supplied value as JSON for an error message, cut at 80 characters. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const json = JSON.stringify(value);
+  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+}

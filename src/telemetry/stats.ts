@@ -58,14 +58,21 @@ export class NamespaceCounters {
     this.lockWaits += other.lockWaits;
   }
 
-  /** The counts of a tenant scope (no latency: it is kept per namespace). */
-  tenantSnapshot(): TenantStats {
+  /** Hits, misses and the hit rate: the part both snapshots share. */
+  #lookups(): Pick<TenantStats, 'hits' | 'misses' | 'hitRate'> {
     const hits = this.hitsMemory + this.hitsRedis;
     const lookups = hits + this.misses;
     return {
       hits: { memory: this.hitsMemory, redis: this.hitsRedis, total: hits },
       misses: this.misses,
       hitRate: lookups === 0 ? 0 : hits / lookups,
+    };
+  }
+
+  /** The counts of a tenant scope (no latency: it is kept per namespace). */
+  tenantSnapshot(): TenantStats {
+    return {
+      ...this.#lookups(),
       sets: this.sets,
       deletes: this.deletes,
       loaderCalls: this.loaderCalls,
@@ -76,12 +83,8 @@ export class NamespaceCounters {
   }
 
   snapshot(): NamespaceStats {
-    const hits = this.hitsMemory + this.hitsRedis;
-    const lookups = hits + this.misses;
     return {
-      hits: { memory: this.hitsMemory, redis: this.hitsRedis, total: hits },
-      misses: this.misses,
-      hitRate: lookups === 0 ? 0 : hits / lookups,
+      ...this.#lookups(),
       sets: this.sets,
       deletes: this.deletes,
       loader: {

@@ -6,7 +6,15 @@ import { seedDemoData } from '../../src/server/db/seed.js';
 import { memoryDatabase } from '../support/pglite.js';
 import { integerReply } from '../support/redis-replies.js';
 import { useRedisSuite } from '../support/suite.js';
-import { appFromEnv, closeApps, gatedDatabase, recordingDatabase, waitForHealth } from './helpers.js';
+import {
+  appFromEnv,
+  closeApps,
+  gatedDatabase,
+  healthyApp,
+  recordingDatabase,
+  unusedPhone,
+  waitForHealth,
+} from './helpers.js';
 
 const suite = useRedisSuite();
 // Registered after the suite's hooks, so it runs before them: apps close before the server is flushed.
@@ -37,18 +45,7 @@ function memoryApp() {
   return appFromEnv({}, undefined, { database: db });
 }
 
-async function readyApp(database: Database = db) {
-  const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database });
-  await waitForHealth(app, 'ok');
-  return app;
-}
-
-/** A valid US number no test has used yet. */
-let nextNumber = 100;
-function newPhone(): string {
-  nextNumber += 1;
-  return `+1415555${String(1000 + nextNumber).slice(-4)}`;
-}
+const readyApp = (database: Database = db) => healthyApp(suite.server.url, database);
 
 function postMessage(app: FastifyInstance, body: unknown) {
   return app.inject({ method: 'POST', url: '/api/conversations/messages', payload: body as object });
@@ -127,7 +124,7 @@ describe('POST /api/conversations/messages: bad input', () => {
     ['an empty org', { org: '', role: 'user', content: 'hi' }, 'E_VALIDATION', 'org'],
   ])('answers 400 for %s, naming it, and stores nothing', async (_, body, code, named) => {
     const app = memoryApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     const res = await postMessage(app, { phone, ...body });
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toEqual({ code, message: expect.stringContaining(named) });
@@ -143,14 +140,14 @@ describe('POST /api/conversations/messages: bad input', () => {
       payload: '{"phone": ',
     });
     expect(malformed.statusCode).toBe(400);
-    const array = await postMessage(app, [{ phone: newPhone(), role: 'user', content: 'hi' }]);
+    const array = await postMessage(app, [{ phone: unusedPhone(), role: 'user', content: 'hi' }]);
     expect(array.statusCode).toBe(400);
     expect(array.json().error.code).toBe('E_VALIDATION');
   });
 
   it('stores content of exactly 4,000 characters (8,000 UTF-16 units of emoji) unchanged', async () => {
     const app = memoryApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     const content = '😀'.repeat(4000);
     const res = await postMessage(app, { phone, role: 'system', content });
     expect(res.statusCode).toBe(201);
@@ -165,7 +162,7 @@ describe('GET /api/conversations/context: bad input', () => {
     'answers 400 E_VALIDATION for limit=%j, naming the range',
     async (limit) => {
       const app = memoryApp();
-      const res = await getContext(app, { phone: newPhone(), limit });
+      const res = await getContext(app, { phone: unusedPhone(), limit });
       expect(res.statusCode).toBe(400);
       expect(res.json().error.code).toBe('E_VALIDATION');
       if (limit !== '' && limit.length <= 16) {
@@ -193,7 +190,7 @@ describe('GET /api/conversations/context: bad input', () => {
 describe('GET /api/conversations/context', () => {
   it('returns the latest messages oldest first: 20 by default, up to 50', async () => {
     const app = await readyApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     await appendMany(app, phone, 60);
     const range = (from: number, to: number) =>
       Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
@@ -224,7 +221,7 @@ describe('GET /api/conversations/context', () => {
   it('caches one capped list per conversation: reads of any limit share it, for 30 minutes', async () => {
     const { db: recorded, statements } = recordingDatabase(db);
     const app = await readyApp(recorded);
-    const phone = newPhone();
+    const phone = unusedPhone();
     await appendMany(app, phone, 55);
     const loads = () => statements.filter((s) => s.includes('FROM conversation_messages')).length;
     const before = loads();
@@ -255,7 +252,7 @@ describe('GET /api/conversations/context', () => {
 
   it('answers an empty list for a conversation without messages, and creates nothing', async () => {
     const app = await readyApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     const res = await getContext(app, { phone });
     expect(res.statusCode).toBe(200);
     expect(res.json().messages).toEqual([]);
@@ -267,7 +264,7 @@ describe('GET /api/conversations/context', () => {
 
   it('normalises the phone and keeps each organization apart', async () => {
     const app = await readyApp();
-    const e164 = newPhone();
+    const e164 = unusedPhone();
     const national = `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`;
     await postMessage(app, { phone: national, role: 'user', content: 'to default' });
     await postMessage(app, { phone: e164, org: 'other-org', role: 'user', content: 'to other' });
@@ -292,7 +289,7 @@ describe('GET /api/conversations/context', () => {
   it('never returns stale context after an append, on this instance', async () => {
     const { db: recorded, statements } = recordingDatabase(db);
     const app = await readyApp(recorded);
-    const phone = newPhone();
+    const phone = unusedPhone();
     const loads = () => statements.filter((s) => s.includes('FROM conversation_messages')).length;
     const expected: string[] = [];
     for (let i = 1; i <= 55; i++) {
@@ -312,7 +309,7 @@ describe('GET /api/conversations/context', () => {
 
   it('never returns stale context after an append on another instance sharing the Redis', async () => {
     const [a, b] = [await readyApp(), await readyApp()];
-    const phone = newPhone();
+    const phone = unusedPhone();
     await appendMany(a, phone, 3);
     // Both instances have read it, so Redis holds it.
     for (const app of [a, b, a, b])
@@ -351,7 +348,7 @@ describe('conversation summaries', () => {
   it('answers null before any summary, then the latest one written, cached for 24 hours', async () => {
     const { db: recorded, statements } = recordingDatabase(db);
     const app = await readyApp(recorded);
-    const phone = newPhone();
+    const phone = unusedPhone();
     const loads = () => statements.filter((s) => s.startsWith('SELECT summary')).length;
 
     const none = await getSummary(app, { phone });
@@ -400,7 +397,7 @@ describe('conversation summaries', () => {
 
   it('keeps summaries and contexts apart: a summary does not touch the messages, nor an append the summary', async () => {
     const app = await readyApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     await putSummary(app, { phone, org: 'other-org', summary: 'first call' });
     expect(contents(await getContext(app, { phone, org: 'other-org' }))).toEqual([]);
     await appendMany(app, phone, 2, 'm', 'other-org');
@@ -410,7 +407,7 @@ describe('conversation summaries', () => {
 
   it('never returns a stale summary after a write on another instance sharing the Redis', async () => {
     const [a, b] = [await readyApp(), await readyApp()];
-    const phone = newPhone();
+    const phone = unusedPhone();
     await putSummary(a, { phone, summary: 'v1' });
     for (const app of [a, b, a, b]) expect((await getSummary(app, { phone })).json().summary).toBe('v1');
     for (let i = 2; i <= 20; i++) {
@@ -430,7 +427,7 @@ describe('conversation summaries', () => {
     ['a bad phone', { phone: '555', summary: 'x' }, '"555"'],
   ])('answers 400 for %s, naming it, and stores nothing', async (_, body, named) => {
     const app = memoryApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     const res = await putSummary(app, { phone, ...body });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.message).toContain(named);
@@ -439,7 +436,7 @@ describe('conversation summaries', () => {
 
   it('stores a summary of exactly 8,000 characters, and answers 400 for a bad phone on read', async () => {
     const app = memoryApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     expect((await putSummary(app, { phone, summary: 's'.repeat(8000) })).statusCode).toBe(200);
     expect((await getSummary(app, { phone })).json().summary).toHaveLength(8000);
     const bad = await getSummary(app, { phone: 'not a phone' });
@@ -456,7 +453,7 @@ describe('Redis killed mid-request', () => {
     const gated = gatedDatabase(db, /\bconversation/);
     const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database: gated.database });
     await waitForHealth(app, 'ok');
-    const phones = [newPhone(), newPhone(), newPhone()];
+    const phones = [unusedPhone(), unusedPhone(), unusedPhone()];
     for (const phone of phones) await appendMany(app, phone, 2);
     const warm = phones[0] as string;
     expect(contents(await getContext(app, { phone: warm }))).toEqual(['m1', 'm2']);
@@ -508,7 +505,7 @@ describe('Redis killed mid-request', () => {
   it('starts and answers while Redis is down from the beginning', async () => {
     await suite.server.kill();
     const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database: db });
-    const phone = newPhone();
+    const phone = unusedPhone();
     expect((await postMessage(app, { phone, role: 'user', content: 'hello' })).statusCode).toBe(201);
     const res = await getContext(app, { phone });
     expect(res.statusCode).toBe(200);

@@ -187,3 +187,18 @@ export function gatedDatabase(inner: Database, pattern: RegExp) {
     },
   };
 }
+
+/** An app on the Redis at `redisUrl` and on `database`, returned once its health is `ok`. */
+export async function healthyApp(redisUrl: string, database: Database): Promise<FastifyInstance> {
+  const app = appFromEnv({ REDIS_URL: redisUrl }, undefined, { database });
+  await waitForHealth(app, 'ok');
+  return app;
+}
+
+let phonesHandedOut = 0;
+
+/** A valid US number (+1 415 555 …) no test of this file has used yet. */
+export function unusedPhone(): string {
+  phonesHandedOut += 1;
+  return `+1415555${String(1100 + phonesHandedOut).slice(-4)}`;
+}

@@ -5,7 +5,15 @@ import { seedDemoData } from '../../src/server/db/seed.js';
 import { memoryDatabase } from '../support/pglite.js';
 import { integerReply } from '../support/redis-replies.js';
 import { useRedisSuite } from '../support/suite.js';
-import { appFromEnv, closeApps, lookupLead, patchLead, recordingDatabase, waitForHealth } from './helpers.js';
+import {
+  appFromEnv,
+  closeApps,
+  healthyApp,
+  lookupLead,
+  patchLead,
+  recordingDatabase,
+  unusedPhone,
+} from './helpers.js';
 
 const suite = useRedisSuite();
 // Registered after the suite's hooks, so it runs before them: apps close before the server is flushed.
@@ -39,18 +47,7 @@ afterAll(async () => {
   await db.close();
 });
 
-async function readyApp(database: Database = db) {
-  const app = appFromEnv({ REDIS_URL: suite.server.url }, undefined, { database });
-  await waitForHealth(app, 'ok');
-  return app;
-}
-
-/** A valid US number no test has used yet. */
-let nextNumber = 100;
-function newPhone(): string {
-  nextNumber += 1;
-  return `+1415555${String(1000 + nextNumber).slice(-4)}`;
-}
+const readyApp = (database: Database = db) => healthyApp(suite.server.url, database);
 
 describe('GET /api/leads/lookup: phone normalisation', () => {
   it('maps every format of a number to one E.164 lead, cached under its E.164 form', async () => {
@@ -134,7 +131,7 @@ describe('GET /api/leads/lookup: phone normalisation', () => {
 describe('GET /api/leads/lookup: organization fallback', () => {
   it('resolves exact id or slug, then the organization phone number, then the default', async () => {
     const app = await readyApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     const cases: Array<[string | undefined, string, string]> = [
       [PHONE_OWNER, PHONE_OWNER, 'id'],
       [PHONE_OWNER.toUpperCase(), PHONE_OWNER, 'id'],
@@ -166,7 +163,7 @@ describe('GET /api/leads/lookup: organization fallback', () => {
   it('caches organizations for 10 minutes and "no such organization" for 30 seconds', async () => {
     const { db: recorded, statements } = recordingDatabase(db);
     const app = await readyApp(recorded);
-    const phone = newPhone();
+    const phone = unusedPhone();
     const bySlug = () => statements.filter((s) => s.includes('o.slug = $1')).length;
     await lookupLead(app, phone, 'ghost-org');
     await lookupLead(app, phone, 'ghost-org');
@@ -185,7 +182,7 @@ describe('GET /api/leads/lookup: organization fallback', () => {
 
   it("caches leads for 5 minutes in the organization's tenant scope", async () => {
     const app = await readyApp();
-    const phone = newPhone();
+    const phone = unusedPhone();
     const res = await lookupLead(app, phone, 'phone-owner');
     expect(res.statusCode).toBe(200);
     const scan = await suite.server.command(
@@ -210,7 +207,7 @@ describe('GET /api/leads/lookup: find-or-create and X-Cache', () => {
   it('creates a new lead once under 50 concurrent lookups', async () => {
     const { db: recorded, statements } = recordingDatabase(db);
     const app = await readyApp(recorded);
-    const phone = newPhone();
+    const phone = unusedPhone();
     const responses = await Promise.all(
       Array.from({ length: 50 }, () => lookupLead(app, phone, 'phone-owner')),
     );
@@ -224,7 +221,7 @@ describe('GET /api/leads/lookup: find-or-create and X-Cache', () => {
 
   it('creates one lead when two instances race, and both return it', async () => {
     const [a, b] = [await readyApp(), await readyApp()];
-    const phone = newPhone();
+    const phone = unusedPhone();
     const responses = await Promise.all(
       Array.from({ length: 20 }, (_, i) => lookupLead(i % 2 === 0 ? a : b, phone, 'phone-owner')),
     );

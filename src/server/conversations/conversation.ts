@@ -1,4 +1,4 @@
-import { ServiceError, ServiceErrorCode } from '../errors.js';
+import { describeValue, validationError } from '../errors.js';
 
 /** Who wrote a message. */
 export const MESSAGE_ROLES = ['user', 'assistant', 'system'] as const;
@@ -39,7 +39,9 @@ export type NewMessage = { role: MessageRole; content: string };
  */
 export function parseMessage(role: unknown, content: unknown): NewMessage {
   if (typeof role !== 'string' || !(MESSAGE_ROLES as readonly string[]).includes(role)) {
-    throw invalid(`Expected role to be one of ${MESSAGE_ROLES.join(', ')}, got ${describeValue(role)}`);
+    throw validationError(
+      `Expected role to be one of ${MESSAGE_ROLES.join(', ')}, got ${describeValue(role)}`,
+    );
   }
   return { role: role as MessageRole, content: parseText('content', content, CONTENT_MAX_LENGTH) };
 }
@@ -62,7 +64,7 @@ export function parseLimit(value: string | undefined): number {
   if (value === undefined) return CONTEXT_DEFAULT_LIMIT;
   const parsed = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
   if (!(parsed >= 1 && parsed <= CONTEXT_MAX_LIMIT)) {
-    throw invalid(
+    throw validationError(
       `Invalid limit ${describeValue(value)}: expected a whole number from 1 to ${CONTEXT_MAX_LIMIT}`,
     );
   }
@@ -71,18 +73,18 @@ export function parseLimit(value: string | undefined): number {
 
 function parseText(field: string, value: unknown, max: number): string {
   if (typeof value !== 'string' || value.length === 0) {
-    throw invalid(`Expected ${field} to be a non-empty string, got ${describeValue(value)}`);
+    throw validationError(`Expected ${field} to be a non-empty string, got ${describeValue(value)}`);
   }
   const length = codePoints(value);
   if (length > max) {
-    throw invalid(
+    throw validationError(
       `${capitalise(field)} is too long: ${length} characters, the limit is ${max} (it is never truncated)`,
     );
   }
   // Postgres text cannot hold NUL, and a lone surrogate cannot be stored as UTF-8 unchanged.
-  if (value.includes('\u0000')) throw invalid(`${capitalise(field)} must not contain NUL characters`);
+  if (value.includes('\u0000')) throw validationError(`${capitalise(field)} must not contain NUL characters`);
   if (!value.isWellFormed()) {
-    throw invalid(`${capitalise(field)} is not well-formed Unicode (it has a lone surrogate)`);
+    throw validationError(`${capitalise(field)} is not well-formed Unicode (it has a lone surrogate)`);
   }
   return value;
 }
@@ -104,14 +106,4 @@ function codePoints(value: string): number {
 
 function capitalise(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
-}
-
-function invalid(message: string): ServiceError {
-  return new ServiceError(ServiceErrorCode.Validation, message);
-}
-
-function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  const json = JSON.stringify(value);
-  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 }

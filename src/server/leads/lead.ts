@@ -1,4 +1,4 @@
-import { ServiceError, ServiceErrorCode } from '../errors.js';
+import { describeValue, validationError } from '../errors.js';
 
 /** Where a lead is in the sales funnel. */
 export const LEAD_STATUSES = ['new', 'contacted', 'qualified', 'converted', 'lost'] as const;
@@ -54,16 +54,18 @@ const PATCHABLE = new Set(['name', 'status', 'classification']);
  */
 export function parseLeadChanges(input: unknown): LeadChanges {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw invalid(`Expected a JSON object with status, classification or name, got ${describeValue(input)}`);
+    throw validationError(
+      `Expected a JSON object with status, classification or name, got ${describeValue(input)}`,
+    );
   }
   const fields = Object.keys(input);
   const unknown = fields.filter((f) => !PATCHABLE.has(f));
   if (unknown.length > 0) {
-    throw invalid(
+    throw validationError(
       `Unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => JSON.stringify(f)).join(', ')}: a lead's status, classification and name can be changed`,
     );
   }
-  if (fields.length === 0) throw invalid('Expected at least one of status, classification or name');
+  if (fields.length === 0) throw validationError('Expected at least one of status, classification or name');
 
   const body = input as Record<string, unknown>;
   const changes: LeadChanges = {};
@@ -78,7 +80,7 @@ export function parseLeadChanges(input: unknown): LeadChanges {
     const name = body.name;
     if (name === null) changes.name = null;
     else if (typeof name !== 'string' || name.trim().length === 0 || name.trim().length > NAME_MAX_LENGTH) {
-      throw invalid(
+      throw validationError(
         `Expected name to be null or 1 to ${NAME_MAX_LENGTH} characters, got ${describeValue(name)}`,
       );
     } else changes.name = name.trim();
@@ -88,15 +90,5 @@ export function parseLeadChanges(input: unknown): LeadChanges {
 
 function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  throw invalid(`Expected ${field} to be one of ${allowed.join(', ')}, got ${describeValue(value)}`);
-}
-
-function invalid(message: string): ServiceError {
-  return new ServiceError(ServiceErrorCode.Validation, message);
-}
-
-function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  const json = JSON.stringify(value);
-  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  throw validationError(`Expected ${field} to be one of ${allowed.join(', ')}, got ${describeValue(value)}`);
 }
